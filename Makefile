@@ -1,0 +1,47 @@
+# Every target bootstraps its own virtualenv from nothing (python3 + pip are all a fresh machine has):
+# pip installs uv into the venv, uv installs the pinned set from the committed constraints file.
+# A stamp file makes the bootstrap idempotent and re-runs it when the pins or pyproject change.
+AIRFLOW_VERSION ?= 3.3.2
+PYTHON ?= python3
+VENV ?= .venv-$(AIRFLOW_VERSION)
+CONSTRAINTS := constraints/constraints-$(AIRFLOW_VERSION).txt
+STAMP := $(VENV)/.installed
+PY := $(VENV)/bin/python
+export UV_COMPILE_BYTECODE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv test lint unit demo bench sandbox clean constraints
+
+venv: $(STAMP)
+
+$(STAMP): $(CONSTRAINTS) pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -c $(CONSTRAINTS) -e '.[test]' "apache-airflow==$(AIRFLOW_VERSION)"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check airflow_provider_scrapingpros tests bench example_dags
+	$(VENV)/bin/ruff format --check airflow_provider_scrapingpros tests bench example_dags
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: lint unit
+
+demo: $(STAMP)
+	$(PY) -m airflow_provider_scrapingpros.demo
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+sandbox: $(STAMP)
+	$(VENV)/bin/scrapingpros-sandbox
+
+# Regenerate the pinned sets (needs uv); see ../shared/design/airflow-testing.md.
+constraints:
+	for v in 3.3.2 3.1.8; do uv pip compile -q -p 3.11 constraints/requirements-$$v.in -o constraints/constraints-$$v.txt; done
+
+clean:
+	rm -rf .venv-* airflow-home demo-output .mypy_cache .ruff_cache .pytest_cache build dist
