@@ -1,0 +1,109 @@
+"""Client-side rate budget per API token, shared by every hook instance in the process.
+
+Why: many tasks or triggers in one worker/triggerer process share a token; without a common view of
+`X-RateLimit-Remaining` they would all run into 429s at the same moment and back off in a herd.
+
+Design:
+
+* One `RateBudget` per (base URL, token), kept in a process-wide registry keyed by a hash (the
+  token itself is never stored as a key or shown in a repr).
+* Fed only by the server's headers (§12): `X-RateLimit-Limit`, `-Remaining`, `-Reset` (whole
+  seconds until the fixed window ends). Until the first answer it knows nothing and allows all.
+* `reserve()` is arithmetic under a `threading.Lock` and returns how long the caller must wait; it
+  never sleeps. The caller sleeps (`time.sleep` in the sync transport, `await asyncio.sleep` in the
+  async one) and asks again, so the lock is never held across I/O and the event loop never blocks.
+* Requests in flight are counted: an answer's `Remaining` does not yet include requests sent after
+  it left the server, so within one window we keep the lower of our estimate and the server's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Mapping
+
+# The window length is not announced, only the time left; the sandbox and the API use 60 s windows.
+_ASSUMED_WINDOW_S = 60.0
+# `X-RateLimit-Reset` is in whole seconds: wait a little past it so the server's window has rolled.
+_RESET_MARGIN_S = 1.0
+
+
+def _int(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        return None
+
+
+class RateBudget:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.window_end: float = 0.0  # monotonic
+        self.in_flight = 0
+
+    def __repr__(self) -> str:
+        return f"RateBudget(limit={self.limit}, remaining={self.remaining}, in_flight={self.in_flight})"
+
+    def reserve(self, now: float | None = None) -> float:
+        """Take one request slot and return 0, or return the seconds to wait before asking again."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self.remaining is not None and now >= self.window_end:
+                # The window rolled over: the budget is full again (the next answer corrects us).
+                self.remaining = self.limit
+                self.window_end = now + _ASSUMED_WINDOW_S
+            if self.remaining is None or self.remaining > 0:
+                if self.remaining is not None:
+                    self.remaining -= 1
+                self.in_flight += 1
+                return 0.0
+            # Spread the waiters over a quarter second so they do not all return at once.
+            return max(0.0, self.window_end - now) + random.uniform(0.0, 0.25)
+
+    def observe(self, headers: Mapping[str, str] | None, now: float | None = None) -> None:
+        """Feed one answer's headers (lower-case names); `None` = the request got no answer."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+            if not headers:
+                return
+            limit = _int(headers, "x-ratelimit-limit")
+            remaining = _int(headers, "x-ratelimit-remaining")
+            reset = _int(headers, "x-ratelimit-reset")
+            if limit is not None:
+                self.limit = limit
+            if remaining is None or reset is None:
+                return
+            end = now + reset + _RESET_MARGIN_S
+            if self.remaining is None or end > self.window_end + 1.5:
+                # A new window: the server's count is fresh, minus what we have sent since.
+                self.remaining = max(0, remaining - self.in_flight)
+                self.window_end = end
+            else:
+                self.remaining = min(self.remaining, remaining)
+                self.window_end = end  # each answer refines the estimate of the window's end
+
+
+_REGISTRY: dict[str, RateBudget] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def budget_key(base_url: str, token: str) -> str:
+    return hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()[:16]
+
+
+def budget_for(base_url: str, token: str) -> RateBudget:
+    """The process-wide budget of this token at this API (created on first use)."""
+    key = budget_key(base_url, token)
+    with _REGISTRY_LOCK:
+        budget = _REGISTRY.get(key)
+        if budget is None:
+            budget = _REGISTRY[key] = RateBudget()
+        return budget
