@@ -1,0 +1,213 @@
+"""The retrying machinery under every API call (sans-IO): attempt, decide, back off, parse, map.
+
+`FlowEngine.call()` is the one retry loop: take a slot from the shared rate budget, send, feed the
+budget, ask `retry.decide`, then parse the answer into a model, sleep and re-send, or raise the
+typed error. `create_run_flow()` is the one exception to "retry = re-send": after an ambiguous
+failure of POST …/run it lists the collection's runs and adopts the run created since the attempt
+began; only when the look-up shows none is the POST sent again. "Since the attempt began" is read
+on the server's clock, estimated from the look-up's `Date` header, so a skewed worker clock (or the
+sandbox's manual clock) cannot hide our run. After a timeout the server may still be working, so an
+empty look-up is repeated once before re-sending.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from .exceptions import (
+    ScrapingProsError,
+    ScrapingProsResponseError,
+    ScrapingProsTransportError,
+    error_for_response,
+)
+from .models import Run, RunList, describe_errors
+from .ratelimit import RateBudget, budget_for
+from .retry import Action, Decision, Failure, Outcome, decide, http_date_epoch, parse_retry_after, safety_for
+from .settings import ClientSettings
+from .wire import ApiRequest, ApiResponse, Flow, Result, Send, Sleep, TransportError
+
+log = logging.getLogger("airflow_provider_scrapingpros.client")
+T = TypeVar("T")
+
+# Runs created up to this long before the attempt began still count as "ours" in the look-up: the
+# `Date` header has one-second resolution.
+CLOCK_MARGIN_S = 1.5
+
+Steps = Generator[Send | Sleep, Any, T]
+
+
+def outcome_of(result: Result) -> Outcome:
+    if isinstance(result, TransportError):
+        return Outcome(failure=result.failure)
+    retry_after = parse_retry_after(result.headers.get("retry-after"), time.time())
+    quota = result.status == 429 and b"quota" in result.body.lower()
+    return Outcome(status=result.status, retry_after=retry_after, quota=quota)
+
+
+class FlowEngine:
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self.budget: RateBudget = budget_for(settings.base_url, settings.token)
+
+    def redact(self, text: str) -> str:
+        token = self.settings.token
+        return text.replace(token, "***") if token else text
+
+    # ------------------------------------------------------------------------------- loops
+    def call(self, request: ApiRequest, parse: Callable[[ApiResponse], T], gone_ok: bool = False) -> Flow[T]:
+        """Send with retries. `gone_ok`: a 404 after an unanswered attempt means it took effect."""
+        attempt, ambiguous = 0, False
+        while True:
+            result = yield from self._attempt(request)
+            outcome = outcome_of(result)
+            if gone_ok and ambiguous and isinstance(result, ApiResponse) and result.status == 404:
+                return parse(result)
+            decision = self._decide(request, outcome, attempt)
+            if isinstance(result, ApiResponse) and decision.action is Action.DONE:
+                if result.headers.get("idempotency-replayed") == "true":
+                    log.info(
+                        "%s %s was replayed by its Idempotency-Key: nothing new created.",
+                        request.method,
+                        request.path,
+                    )
+                return parse(result)
+            ambiguous = ambiguous or outcome.ambiguous
+            yield from self._back_off(request, result, decision, attempt)
+            attempt += 1
+
+    def create_run_flow(self, request: ApiRequest, collection_id: str) -> Flow[Run]:
+        attempt = 0
+        while True:
+            started = time.time()
+            result = yield from self._attempt(request)
+            outcome = outcome_of(result)
+            decision = self._decide(request, outcome, attempt)
+            if isinstance(result, ApiResponse) and decision.action is Action.DONE:
+                return self.parser(Run.model_validate_json)(result)
+            if decision.action is not Action.RECONCILE:
+                yield from self._back_off(request, result, decision, attempt)
+                attempt += 1
+                continue
+            log.warning(
+                "POST %s got no usable answer (%s); looking the run up instead of sending again.",
+                request.path,
+                self._describe(result),
+            )
+            yield Sleep(decision.delay)
+            lookups = 2 if outcome.failure is Failure.TIMEOUT else 1
+            run = yield from self._find_run_since(collection_id, started, lookups)
+            if run is not None:
+                log.info("Run %s was created by the unanswered attempt; using it.", run.run_id)
+                return run
+            log.info("No run was created by the unanswered attempt: sending POST %s again.", request.path)
+            attempt += 1
+
+    def _attempt(self, request: ApiRequest) -> Steps[Result]:
+        while (wait := self.budget.reserve()) > 0:
+            yield Sleep(wait)
+        result: Result | None = None
+        try:
+            result = yield Send(request)
+        finally:  # also when the flow is abandoned mid-send (a cancelled task)
+            self.budget.observe(result.headers if isinstance(result, ApiResponse) else None)
+        return result
+
+    def _decide(self, request: ApiRequest, outcome: Outcome, attempt: int) -> Decision:
+        keyed = any(name.lower() == "idempotency-key" for name, _ in request.headers)
+        return decide(safety_for(request.method, request.path, keyed), attempt, outcome, self.settings.retry)
+
+    def _back_off(self, request: ApiRequest, result: Result, decision: Decision, attempt: int) -> Steps[None]:
+        if decision.action is Action.GIVE_UP:
+            raise self.error(request, result, attempt + 1)
+        log.info(
+            "%s %s: %s; retrying in %.2f s (attempt %d of %d).",
+            request.method,
+            request.path,
+            self._describe(result),
+            decision.delay,
+            attempt + 2,
+            self.settings.retry.max_retries + 1,
+        )
+        yield Sleep(decision.delay)
+
+    def _find_run_since(self, collection_id: str, started: float, lookups: int) -> Steps[Run | None]:
+        request = ApiRequest("GET", f"{collection_path(collection_id)}/runs")
+        parse_runs = self.parser(RunList.model_validate_json)
+        for i in range(lookups):
+            if i:
+                yield Sleep(max(self.settings.retry.backoff_base, 0.05))
+            runs, server_now = yield from self.call(
+                request, lambda r: (parse_runs(r), http_date_epoch(r.headers.get("date")))
+            )
+            offset = (server_now - time.time()) if server_now is not None else 0.0
+            cutoff = started + offset - CLOCK_MARGIN_S
+            mine = [r for r in runs.items if r.created_at is not None and r.created_at >= cutoff]
+            if len(mine) > 1:
+                log.warning(
+                    "%d runs of collection %s were created since the attempt began; using the oldest.",
+                    len(mine),
+                    collection_id,
+                )
+            if mine:
+                return min(mine, key=lambda r: r.created_at or 0.0)
+        return None
+
+    # ------------------------------------------------------------------------------- answers
+    def parser(self, validate: Callable[[bytes], T]) -> Callable[[ApiResponse], T]:
+        """Parse a success body; a body off the contract fails closed with a clear error."""
+
+        def parse(response: ApiResponse) -> T:
+            try:
+                return validate(response.body)
+            except ValidationError as exc:
+                problems = "; ".join(f"{e.field}: {e.message}" for e in describe_errors(exc)[:5])
+                raise ScrapingProsResponseError(
+                    f"{self.settings.base_url} answered HTTP {response.status} with a body that does not "
+                    f"match the ScrapingPros API ({self.redact(problems)}). Check that the connection's "
+                    "host is a ScrapingPros API; if it is, upgrade this provider.",
+                    status_code=response.status,
+                ) from None
+
+        return parse
+
+    def error(self, request: ApiRequest, result: Result, attempts: int) -> ScrapingProsError:
+        if isinstance(result, TransportError):
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            return ScrapingProsTransportError(
+                f"{request.method} {request.path}: no answer from {self.settings.base_url}{tries} "
+                f"({self.redact(result.description)}). Check the connection's host and the network, "
+                "or raise the connection's timeout.",
+                method=request.method,
+                path=request.path,
+            )
+        conn = self.settings.conn_id
+        return error_for_response(
+            result.status,
+            result.body,
+            method=request.method,
+            path=request.path,
+            retry_after=outcome_of(result).retry_after,
+            redact=self.redact,
+            attempts=attempts,
+            auth_hint=f"the password (API token) of Airflow connection '{conn}'" if conn else "the API token",
+        )
+
+    def _describe(self, result: Result) -> str:
+        if isinstance(result, TransportError):
+            return self.redact(result.description)
+        return f"HTTP {result.status}"
+
+
+def quoted(value: str) -> str:
+    """One path segment: ids are opaque, so quote everything (no `/` or `?` can sneak in)."""
+    return quote(str(value), safe="")
+
+
+def collection_path(collection_id: str) -> str:
+    return f"/v1/async/collections/{quoted(collection_id)}"
