@@ -1,0 +1,340 @@
+"""ScrapingProsHook: the Airflow face of the sans-IO core (client.py) over two transports.
+
+Every method is one line of mapping: build the core's flow, drive it with the sync transport
+(`requests.Session`, pooled, created on first use) or the async one (`httpx.AsyncClient`). The
+async twins use `BaseHook.aget_connection` only, so a trigger never blocks its event loop.
+
+Connection: password = API token (masked with Airflow's secrets masker as soon as it is read),
+host = base URL (default the public API; the sandbox is just another host), extras `timeout`,
+`max_retries`, `webhook_secret` (+ `backoff_base`, `backoff_cap`, `retry_after_cap`). Constructor
+arguments override the extras (tests use small backoffs).
+
+`async with hook.async_session():` shares one pooled httpx client across the calls made inside it
+(per asyncio task, through a context variable); without it each async call opens its own client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+from typing_extensions import Unpack
+
+from ..client import JobFilters, ScrapingProsCore, next_cursor
+from ..exceptions import ScrapingProsError
+from ..models import (
+    Collection,
+    Health,
+    Job,
+    JobsPage,
+    NewCollectionResponse,
+    Run,
+    RunList,
+    ScrapeRequest,
+    ScrapeResult,
+    WebhookEvent,
+)
+from ..settings import ClientSettings, settings_from_connection
+from ..transport import AsyncTransport, SyncTransport, new_async_client
+from ..webhooks import verify
+from ..wire import Flow
+
+try:  # Airflow >= 3.2: the async variant avoids a deadlock with the supervisor's channel
+    from airflow.sdk.log import amask_secret as _amask_secret
+except ImportError:  # Airflow 3.1
+    _amask_secret = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+Specs = Sequence[ScrapeRequest | Mapping[str, Any]]
+
+
+class ScrapingProsHook(BaseHook):
+    """Interact with the ScrapingPros API (collections, runs, jobs, results, sync scrape).
+
+    :param scrapingpros_conn_id: Airflow connection of type ``scrapingpros``.
+    :param timeout, max_retries, backoff_base, backoff_cap, retry_after_cap: override the extras.
+    """
+
+    conn_name_attr = "scrapingpros_conn_id"
+    default_conn_name = "scrapingpros_default"
+    conn_type = "scrapingpros"
+    hook_name = "ScrapingPros"
+
+    def __init__(
+        self,
+        scrapingpros_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
+        retry_after_cap: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.scrapingpros_conn_id = scrapingpros_conn_id
+        self._overrides = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "backoff_base": backoff_base,
+            "backoff_cap": backoff_cap,
+            "retry_after_cap": retry_after_cap,
+        }
+        self._core_cache: ScrapingProsCore | None = None
+        self._sync: SyncTransport | None = None
+        self._session: contextvars.ContextVar[httpx.AsyncClient | None] = contextvars.ContextVar(
+            f"scrapingpros_session_{id(self)}", default=None
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(scrapingpros_conn_id={self.scrapingpros_conn_id!r})"
+
+    # ------------------------------------------------------------------------- connection
+    def _settings(self, conn: Any) -> ClientSettings:
+        return settings_from_connection(
+            conn_id=self.scrapingpros_conn_id,
+            host=conn.host,
+            port=conn.port,
+            password=conn.password,
+            extra=conn.extra_dejson,
+            overrides=self._overrides,
+        )
+
+    @property
+    def core(self) -> ScrapingProsCore:
+        if self._core_cache is None:
+            conn = self.get_connection(self.scrapingpros_conn_id)
+            if conn.password:
+                mask_secret(conn.password)
+            self._core_cache = ScrapingProsCore(self._settings(conn))
+        return self._core_cache
+
+    async def acore(self) -> ScrapingProsCore:
+        if self._core_cache is None:
+            conn = await self.aget_connection(self.scrapingpros_conn_id)
+            if conn.password:
+                if _amask_secret is not None:
+                    await _amask_secret(conn.password)
+                else:
+                    mask_secret(conn.password)
+            self._core_cache = ScrapingProsCore(self._settings(conn))
+        return self._core_cache
+
+    @property
+    def base_url(self) -> str:
+        return self.core.settings.base_url
+
+    def run_url(self, collection_id: str, run_id: str) -> str:
+        """Link to the run (extra links, log lines). Reads the connection once (sync)."""
+        return f"{self.base_url}/v1/async/collections/{collection_id}/runs/{run_id}"
+
+    def get_conn(self) -> requests.Session:
+        """The pooled session the sync methods use (token already in its headers)."""
+        return self._transport().session
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    def _transport(self) -> SyncTransport:
+        if self._sync is None:
+            self._sync = SyncTransport(self.core.settings)
+        return self._sync
+
+    def _run(self, make: Callable[[ScrapingProsCore], Flow[T]]) -> T:
+        return self._transport().run(make(self.core))
+
+    async def _arun(self, make: Callable[[ScrapingProsCore], Flow[T]]) -> T:
+        core = await self.acore()
+        flow = make(core)
+        client = self._session.get()
+        if client is not None:
+            return await AsyncTransport(core.settings, client).run(flow)
+        async with await new_async_client(core.settings) as own:
+            return await AsyncTransport(core.settings, own).run(flow)
+
+    @contextlib.asynccontextmanager
+    async def async_session(self) -> AsyncIterator[ScrapingProsHook]:
+        """Share one pooled httpx client across the async calls made inside the block."""
+        if self._session.get() is not None:
+            yield self
+            return
+        core = await self.acore()
+        async with await new_async_client(core.settings) as client:
+            token = self._session.set(client)
+            try:
+                yield self
+            finally:
+                self._session.reset(token)
+
+    # ------------------------------------------------------------------------- collections
+    def create_collection(
+        self,
+        name: str,
+        requests: Specs | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> NewCollectionResponse:
+        return self._run(lambda c: c.create_collection(name, requests, callback_url, idempotency_key))
+
+    async def acreate_collection(
+        self,
+        name: str,
+        requests: Specs | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> NewCollectionResponse:
+        return await self._arun(lambda c: c.create_collection(name, requests, callback_url, idempotency_key))
+
+    def list_collections(self, name: str | None = None, since: datetime | None = None) -> list[Collection]:
+        return self._run(lambda c: c.list_collections(name, since))
+
+    async def alist_collections(
+        self, name: str | None = None, since: datetime | None = None
+    ) -> list[Collection]:
+        return await self._arun(lambda c: c.list_collections(name, since))
+
+    def get_collection(self, collection_id: str) -> Collection:
+        return self._run(lambda c: c.get_collection(collection_id))
+
+    async def aget_collection(self, collection_id: str) -> Collection:
+        return await self._arun(lambda c: c.get_collection(collection_id))
+
+    def update_collection(
+        self, collection_id: str, name: str, requests: Specs | None = None
+    ) -> NewCollectionResponse:
+        return self._run(lambda c: c.update_collection(collection_id, name, requests))
+
+    async def aupdate_collection(
+        self, collection_id: str, name: str, requests: Specs | None = None
+    ) -> NewCollectionResponse:
+        return await self._arun(lambda c: c.update_collection(collection_id, name, requests))
+
+    def delete_collection(self, collection_id: str) -> None:
+        self._run(lambda c: c.delete_collection(collection_id))
+
+    async def adelete_collection(self, collection_id: str) -> None:
+        await self._arun(lambda c: c.delete_collection(collection_id))
+
+    # ------------------------------------------------------------------------- runs
+    def create_run(self, collection_id: str) -> Run:
+        """Start a run. Never re-sent blindly: after an ambiguous failure the run is looked up."""
+        return self._run(lambda c: c.create_run(collection_id))
+
+    async def acreate_run(self, collection_id: str) -> Run:
+        return await self._arun(lambda c: c.create_run(collection_id))
+
+    def get_run(self, collection_id: str, run_id: str) -> Run:
+        return self._run(lambda c: c.get_run(collection_id, run_id))
+
+    async def aget_run(self, collection_id: str, run_id: str) -> Run:
+        return await self._arun(lambda c: c.get_run(collection_id, run_id))
+
+    def list_runs(self, collection_id: str, status_filter: str | None = None) -> RunList:
+        return self._run(lambda c: c.list_runs(collection_id, status_filter))
+
+    async def alist_runs(self, collection_id: str, status_filter: str | None = None) -> RunList:
+        return await self._arun(lambda c: c.list_runs(collection_id, status_filter))
+
+    # ------------------------------------------------------------------------- jobs and results
+    def get_jobs_page(
+        self,
+        collection_id: str,
+        run_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        **filters: Unpack[JobFilters],
+    ) -> JobsPage:
+        """One page of jobs. Filters: status_filter (str, CSV or list), order_by (id|completed_at),
+        order_dir (asc|desc), since_completed_at (strictly after), include_results (inline bodies;
+        caps the page at 100)."""
+        return self._run(
+            lambda c: c.get_jobs_page(collection_id, run_id, cursor=cursor, limit=limit, **filters)
+        )
+
+    async def aget_jobs_page(
+        self,
+        collection_id: str,
+        run_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        **filters: Unpack[JobFilters],
+    ) -> JobsPage:
+        return await self._arun(
+            lambda c: c.get_jobs_page(collection_id, run_id, cursor=cursor, limit=limit, **filters)
+        )
+
+    def iter_jobs(
+        self, collection_id: str, run_id: str, *, page_size: int = 100, **filters: Unpack[JobFilters]
+    ) -> Iterator[Job]:
+        """Every job, page by page, following cursors; one page in memory at a time, fetched lazily."""
+        cursor: str | None = None
+        while True:
+            page = self.get_jobs_page(collection_id, run_id, cursor=cursor, limit=page_size, **filters)
+            yield from page.items
+            if (cursor := next_cursor(page)) is None:
+                return
+
+    async def aiter_jobs(
+        self, collection_id: str, run_id: str, *, page_size: int = 100, **filters: Unpack[JobFilters]
+    ) -> AsyncIterator[Job]:
+        cursor: str | None = None
+        while True:
+            page = await self.aget_jobs_page(collection_id, run_id, cursor=cursor, limit=page_size, **filters)
+            for job in page.items:
+                yield job
+            if (cursor := next_cursor(page)) is None:
+                return
+
+    def get_job_result(self, collection_id: str, run_id: str, job_id: str) -> ScrapeResult:
+        return self._run(lambda c: c.get_job_result(collection_id, run_id, job_id))
+
+    async def aget_job_result(self, collection_id: str, run_id: str, job_id: str) -> ScrapeResult:
+        return await self._arun(lambda c: c.get_job_result(collection_id, run_id, job_id))
+
+    # ------------------------------------------------------------------------- misc
+    def scrape(self, request: ScrapeRequest | Mapping[str, Any]) -> ScrapeResult:
+        """Synchronous scrape of one URL (charges credits)."""
+        return self._run(lambda c: c.scrape(request))
+
+    async def ascrape(self, request: ScrapeRequest | Mapping[str, Any]) -> ScrapeResult:
+        return await self._arun(lambda c: c.scrape(request))
+
+    def health(self) -> Health:
+        return self._run(lambda c: c.health())
+
+    async def ahealth(self) -> Health:
+        return await self._arun(lambda c: c.health())
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Health plus one authenticated call that spends no credits; one retry at most."""
+        try:
+            core = self.core.with_retry(max_retries=min(1, self.core.settings.retry.max_retries))
+            transport = self._transport()
+            health = transport.run(core.health())
+            transport.run(core.auth_probe())
+        except (ScrapingProsError, ValueError) as exc:
+            return False, str(exc)
+        return True, f"Connected to {core.settings.base_url}: API {health.status}, token accepted."
+
+    def verify_webhook(
+        self, body: bytes, signature: str | None, timestamp: str | None, *, now: float | None = None
+    ) -> WebhookEvent:
+        """Check a webhook delivery with the connection's `webhook_secret`; return its event."""
+        secret = self.core.settings.webhook_secret
+        if not secret:
+            raise ValueError(
+                f"Airflow connection '{self.scrapingpros_conn_id}' has no `webhook_secret` extra: add the "
+                "secret configured for your ScrapingPros account."
+            )
+        return verify(secret, body, signature, timestamp, now=now)

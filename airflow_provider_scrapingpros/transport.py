@@ -1,0 +1,200 @@
+"""The two transports: they drive the core's flows and move bytes, nothing else.
+
+`SyncTransport` uses one pooled, keep-alive `requests.Session`; `AsyncTransport` one
+`httpx.AsyncClient`. Both turn library exceptions into a `TransportError` with one of three
+meanings the retry rules need (retry.Failure): CONNECT (nothing was sent: safe to re-send),
+TIMEOUT and DROPPED (the server may have acted: ambiguous).
+
+Event-loop hygiene (the triggerer must never block):
+* sleeping is `await asyncio.sleep`; the rate budget is arithmetic only (ratelimit.py);
+* the TLS context is built once per process, off the loop (loading CA certificates takes tens of ms);
+* a large answer (a jobs page with inline HTML) is parsed in a worker thread, by resuming the
+  flow there: pydantic on megabytes would otherwise hold the loop past the 50 ms budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import requests
+from requests.adapters import HTTPAdapter
+
+from .retry import Failure
+from .settings import ClientSettings
+from .wire import ApiRequest, ApiResponse, Flow, Send, Sleep, TransportError
+
+T = TypeVar("T")
+
+_USER_AGENT = "airflow-provider-scrapingpros"
+_POOL_SIZE = 64
+_OFFLOAD_BYTES = 256 * 1024
+_CONNECT_TIMEOUT_CAP = 10.0
+
+
+def _step(flow: Flow[T], value: Any) -> tuple[bool, Any]:
+    """Resume `flow` with `value`: (False, next action) or (True, the flow's result).
+
+    StopIteration must not escape into a Future (asyncio.to_thread), hence the tuple.
+    """
+    try:
+        return False, flow.send(value)
+    except StopIteration as stop:
+        return True, stop.value
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in raw.items()}
+
+
+# ------------------------------------------------------------------------------------------ sync
+
+
+def _requests_failure(exc: requests.RequestException) -> Failure:
+    if isinstance(exc, requests.ConnectTimeout):  # before ConnectionError: it is both
+        return Failure.CONNECT
+    if isinstance(exc, requests.Timeout):
+        return Failure.TIMEOUT
+    if isinstance(exc, requests.ConnectionError):
+        text = repr(exc.args[0] if exc.args else exc)
+        # urllib3 wraps "could not connect" in NewConnectionError / NameResolutionError.
+        if "NewConnectionError" in text or "NameResolutionError" in text or "ConnectionRefused" in text:
+            return Failure.CONNECT
+    return Failure.DROPPED
+
+
+class SyncTransport:
+    def __init__(self, settings: ClientSettings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self._sleep = sleep
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update({"User-Agent": _USER_AGENT, **settings.auth_headers()})
+        self.session.trust_env = True
+
+    def __repr__(self) -> str:
+        return f"SyncTransport(base_url={self.settings.base_url!r})"
+
+    def send(self, request: ApiRequest) -> ApiResponse | TransportError:
+        timeout = self.settings.timeout
+        try:
+            response = self.session.request(
+                request.method,
+                self.settings.base_url + request.path,
+                params=list(request.params),
+                json=request.json,
+                headers=dict(request.headers),
+                timeout=(min(timeout, _CONNECT_TIMEOUT_CAP), timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            return TransportError(_requests_failure(exc), _describe(exc))
+        return ApiResponse(response.status_code, _headers(response.headers), response.content)
+
+    def run(self, flow: Flow[T]) -> T:
+        value: Any = None
+        try:
+            while True:
+                done, value = _step(flow, value)
+                if done:
+                    return value  # type: ignore[no-any-return]
+                if isinstance(value, Sleep):
+                    self._sleep(value.seconds)
+                    value = None
+                else:
+                    assert isinstance(value, Send)
+                    value = self.send(value.request)
+        finally:
+            flow.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+
+# ----------------------------------------------------------------------------------------- async
+
+_SSL_CONTEXT: ssl.SSLContext | None = None
+_SSL_LOCK = threading.Lock()
+
+
+def _build_ssl_context() -> ssl.SSLContext:
+    global _SSL_CONTEXT
+    with _SSL_LOCK:
+        if _SSL_CONTEXT is None:
+            _SSL_CONTEXT = httpx.create_ssl_context()
+        return _SSL_CONTEXT
+
+
+async def ssl_context() -> ssl.SSLContext:
+    if _SSL_CONTEXT is not None:
+        return _SSL_CONTEXT
+    return await asyncio.to_thread(_build_ssl_context)
+
+
+async def new_async_client(settings: ClientSettings) -> httpx.AsyncClient:
+    timeout = settings.timeout
+    return httpx.AsyncClient(
+        headers={"User-Agent": _USER_AGENT, **settings.auth_headers()},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT_CAP)),
+        limits=httpx.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE),
+        verify=await ssl_context(),
+        follow_redirects=False,
+    )
+
+
+def _httpx_failure(exc: httpx.TransportError) -> Failure:
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return Failure.CONNECT
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure.TIMEOUT
+    return Failure.DROPPED
+
+
+class AsyncTransport:
+    def __init__(self, settings: ClientSettings, client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"AsyncTransport(base_url={self.settings.base_url!r})"
+
+    async def send(self, request: ApiRequest) -> ApiResponse | TransportError:
+        try:
+            response = await self.client.request(
+                request.method,
+                self.settings.base_url + request.path,
+                params=list(request.params),
+                json=request.json,
+                headers=dict(request.headers),
+            )
+        except httpx.TransportError as exc:
+            return TransportError(_httpx_failure(exc), _describe(exc))
+        return ApiResponse(response.status_code, _headers(response.headers), response.content)
+
+    async def run(self, flow: Flow[T]) -> T:
+        value: Any = None
+        try:
+            while True:
+                big = isinstance(value, ApiResponse) and len(value.body) > _OFFLOAD_BYTES
+                done, value = await asyncio.to_thread(_step, flow, value) if big else _step(flow, value)
+                if done:
+                    return value  # type: ignore[no-any-return]
+                if isinstance(value, Sleep):
+                    await asyncio.sleep(value.seconds)
+                    value = None
+                else:
+                    assert isinstance(value, Send)
+                    value = await self.send(value.request)
+        finally:
+            flow.close()
