@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -68,7 +69,7 @@ def test_verify_rejects(
 ) -> None:
     if signature is None:
         signature = sign(SECRET, NOW, BODY)  # signed over the original body and timestamp
-    with pytest.raises(WebhookVerificationError, match=message):
+    with pytest.raises(WebhookVerificationError, match=re.escape(message)):
         verify(SECRET, body, signature, timestamp, now=now)
 
 
