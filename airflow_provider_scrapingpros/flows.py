@@ -6,15 +6,18 @@ typed error. `create_run_flow()` is the one exception to "retry = re-send": afte
 failure of POST …/run it lists the collection's runs and adopts the run created since the attempt
 began; only when the look-up shows none is the POST sent again. "Since the attempt began" is read
 on the server's clock, estimated from the look-up's `Date` header, so a skewed worker clock (or the
-sandbox's manual clock) cannot hide our run. After a timeout the server may still be working, so an
-empty look-up is repeated once before re-sending.
+sandbox's manual clock) cannot hide our run; run ids already handed out in this process are never
+adopted twice (so back-to-back runs of one collection stay apart). After a timeout the server may
+still be working, so an empty look-up is repeated once before re-sending.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Generator
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -40,6 +43,52 @@ T = TypeVar("T")
 CLOCK_MARGIN_S = 1.5
 
 Steps = Generator[Send | Sleep, Any, T]
+
+
+class ClaimedRuns:
+    """Run ids this process already handed to a caller (bounded). A look-up after an ambiguous
+    POST …/run must not adopt a run that an earlier call on the same collection created."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def claim(self, run: Run) -> Run:
+        with self._lock:
+            self._ids[run.run_id] = None
+            while len(self._ids) > self._size:
+                self._ids.popitem(last=False)
+        return run
+
+    def __contains__(self, run_id: object) -> bool:
+        with self._lock:
+            return run_id in self._ids
+
+
+CLAIMED_RUNS = ClaimedRuns()
+
+
+def pick_new_run(runs: Sequence[Run], started: float) -> Run | None:
+    """The run our unanswered attempt created, if any. `started` is on the server's clock.
+
+    Candidates: created since `started` (less a margin for the `Date` header's 1 s resolution) and
+    not already claimed in this process. The first one created after `started` wins; failing that,
+    the latest one inside the margin.
+    """
+    fresh = [
+        r
+        for r in runs
+        if r.created_at is not None
+        and r.created_at >= started - CLOCK_MARGIN_S
+        and r.run_id not in CLAIMED_RUNS
+    ]
+    after = [r for r in fresh if (r.created_at or 0.0) >= started]
+    if len(after) > 1:
+        log.warning("%d unclaimed runs were created since the attempt began; using the oldest.", len(after))
+    if after:
+        return min(after, key=lambda r: r.created_at or 0.0)
+    return max(fresh, key=lambda r: r.created_at or 0.0) if fresh else None
 
 
 def outcome_of(result: Result) -> Outcome:
@@ -89,7 +138,7 @@ class FlowEngine:
             outcome = outcome_of(result)
             decision = self._decide(request, outcome, attempt)
             if isinstance(result, ApiResponse) and decision.action is Action.DONE:
-                return self.parser(Run.model_validate_json)(result)
+                return CLAIMED_RUNS.claim(self.parser(Run.model_validate_json)(result))
             if decision.action is not Action.RECONCILE:
                 yield from self._back_off(request, result, decision, attempt)
                 attempt += 1
@@ -104,7 +153,7 @@ class FlowEngine:
             run = yield from self._find_run_since(collection_id, started, lookups)
             if run is not None:
                 log.info("Run %s was created by the unanswered attempt; using it.", run.run_id)
-                return run
+                return CLAIMED_RUNS.claim(run)
             log.info("No run was created by the unanswered attempt: sending POST %s again.", request.path)
             attempt += 1
 
@@ -146,16 +195,9 @@ class FlowEngine:
                 request, lambda r: (parse_runs(r), http_date_epoch(r.headers.get("date")))
             )
             offset = (server_now - time.time()) if server_now is not None else 0.0
-            cutoff = started + offset - CLOCK_MARGIN_S
-            mine = [r for r in runs.items if r.created_at is not None and r.created_at >= cutoff]
-            if len(mine) > 1:
-                log.warning(
-                    "%d runs of collection %s were created since the attempt began; using the oldest.",
-                    len(mine),
-                    collection_id,
-                )
-            if mine:
-                return min(mine, key=lambda r: r.created_at or 0.0)
+            run = pick_new_run(runs.items, started + offset)
+            if run is not None:
+                return run
         return None
 
     # ------------------------------------------------------------------------------- answers
