@@ -1,0 +1,218 @@
+"""The HTTP front: a stdlib `ThreadingHTTPServer` speaking keep-alive HTTP/1.1.
+
+No framework on purpose: faults need raw control of the connection (close it before processing,
+or after the request was applied but before any byte of the answer). Each response goes out in one
+`sendall` (status line, headers and body together) with TCP_NODELAY, so keep-alive clients never
+hit the Nagle / delayed-ACK stall that a separate header write causes.
+
+The front decides in this order for `/v1`: route → fault (drop / 5xx / 429 / latency) → dispatch
+(auth, rate limit, handler) → post-commit fault (lost response, or 502) → request log. `/_sandbox/`
+skips faults and the log. Any unexpected exception is logged with its traceback and answered 400
+naming the exception: the sandbox never answers 5xx unless a fault profile asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .accounts import mask
+from .api import Api, ApiError, Ctx, Reply, Route, Router, bearer, reply
+from .clock import Clock
+from .faults import Faults
+from .requestlog import RequestLog
+
+log = logging.getLogger("airflow_provider_scrapingpros.sandbox")
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+class Front:
+    """Everything a connection handler needs, shared by all handler threads."""
+
+    def __init__(
+        self, api: Api, v1: list[Route], control: list[Route], faults: Faults, log_: RequestLog, clock: Clock
+    ) -> None:
+        self.api = api
+        self.v1 = Router(v1)
+        self.control = Router(control)
+        self.faults = faults
+        self.log = log_
+        self.clock = clock
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the request log is the record; stderr lines per request would only cost time
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    # ------------------------------------------------------------------------------ plumbing
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, answer: Reply) -> None:
+        head = [f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, '')}"]
+        head.append("Content-Type: application/json")
+        head.append(f"Content-Length: {len(answer.body)}")
+        head.extend(f"{k}: {v}" for k, v in answer.headers.items())
+        if self.close_connection:
+            head.append("Connection: close")
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body)
+
+    def _drop(self) -> None:
+        """Close without a byte of response: the client sees a dropped connection."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    # ------------------------------------------------------------------------------ requests
+
+    def _handle(self) -> None:
+        front = self.server.front
+        started, sandbox_time = time.perf_counter(), front.clock.now()
+        path, _, query = self.path.partition("?")
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            self._send(reply(400, {"detail": "Malformed Content-Length or chunked body"}))
+            return
+        ctx = Ctx(self.command, path, {}, dict(parse_qsl(query, keep_blank_values=True)), body, self.headers)
+        if path.startswith("/_sandbox/"):
+            self._send(self._guarded(lambda: self._control(ctx)))
+            return
+        if not (path == "/v1" or path.startswith("/v1/")):
+            self._send(reply(404, {"detail": "Not Found"}))
+            return
+        route, ctx.params, other_method = front.v1.match(self.command, path)
+        name = route.name if route else f"{self.command} {path}"
+        decision = front.faults.decide(name) if route else None
+        status: int | None = None
+        try:
+            if decision is not None and decision.delay_s:
+                time.sleep(decision.delay_s)
+            fault = decision.fault if decision else None
+            if fault == "drop":
+                self._drop()
+            elif fault in ("error_5xx", "rate_429"):
+                assert decision is not None and decision.status is not None
+                headers = {"Retry-After": str(decision.retry_after)} if fault == "rate_429" else {}
+                detail = (
+                    "Too many requests, retry later"
+                    if fault == "rate_429"
+                    else "Server error (sandbox fault)"
+                )
+                status = decision.status
+                self._send(reply(status, {"detail": detail}, headers))
+            else:
+                answer = self._guarded(
+                    lambda: _unrouted(other_method) if route is None else front.api.dispatch(route, ctx)
+                )
+                if fault == "lost_after_commit":
+                    self._drop()
+                elif fault == "lost_after_commit_5xx":
+                    status = 502
+                    self._send(reply(502, {"detail": "Bad gateway (sandbox fault after commit)"}))
+                else:
+                    status = answer.status
+                    self._send(answer)
+        finally:
+            token = bearer(self.headers)
+            front.log.record(
+                {
+                    "sandbox_time": sandbox_time,
+                    "wall_time": time.time(),
+                    "method": self.command,
+                    "route": name,
+                    "path": path,
+                    "query": query,
+                    "status": status,
+                    "token": None if token is None else mask(token),
+                    "idempotency_key": self.headers.get("Idempotency-Key"),
+                    "fault": decision.fault if decision else None,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
+            )
+
+    def _control(self, ctx: Ctx) -> Reply:
+        route, ctx.params, other_method = self.server.front.control.match(ctx.method, ctx.path)
+        if route is None:
+            return _unrouted(other_method)
+        try:
+            return route.handler(ctx)
+        except ApiError as exc:
+            return exc.reply()
+
+    def _guarded(self, produce: Any) -> Reply:
+        try:
+            answer: Reply = produce()
+            return answer
+        except Exception as exc:  # the never-5xx rule: log it, answer 400 naming the problem
+            log.exception("sandbox could not handle %s %s", self.command, self.path.partition("?")[0])
+            detail = f"The sandbox could not handle this request ({type(exc).__name__}: {exc}); see its log."
+            return reply(400, {"detail": detail})
+
+
+def _unrouted(other_method: bool) -> Reply:
+    if other_method:
+        return reply(405, {"detail": "Method Not Allowed"})
+    return reply(404, {"detail": "Not Found"})
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], front: Front) -> None:
+        self.front = front
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Idle keep-alive connections would keep handler threads blocked in readline forever."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
