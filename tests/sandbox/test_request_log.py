@@ -29,6 +29,7 @@ from .invariants import assert_run_invariants
 
 
 def test_rate_limit_headers_on_every_authenticated_response(sp: SandboxControl, api: httpx.Client) -> None:
+    sp.freeze()  # the fixed 60 s window cannot roll over between these calls
     cid = api.post(COLLECTIONS, json={"name": "h", "requests": [{"url": url("h")}]}).json()["id"]
     rid = api.post(f"{COLLECTIONS}/{cid}/run").json()["run_id"]
     responses = [
@@ -44,6 +45,7 @@ def test_rate_limit_headers_on_every_authenticated_response(sp: SandboxControl, 
         assert resp.headers["X-RateLimit-Limit"] == "2000"
         assert 0 <= int(resp.headers["X-RateLimit-Reset"]) <= 60
         assert resp.headers["X-Quota-Remaining"] == "unlimited"
+    sp.resume()
     assert_run_invariants(sp.base_url, TOKEN, cid, rid)
 
 

@@ -159,7 +159,7 @@ def test_idempotent_replay(sp: SandboxControl, client: SyncClient, api: httpx.Cl
     original = api.post(COLLECTIONS, json=body, headers=headers)
     replay = api.post(COLLECTIONS, json=body, headers=headers)
     assert original.status_code == replay.status_code == 201
-    assert original.headers.get("Idempotency-Replayed") is None
+    assert original.headers.get("Idempotency-Replayed") != "true"
     assert replay.headers["Idempotency-Replayed"] == "true"
     assert replay.json() == original.json()
     # Replays even after the collection is gone (§4.1); still nothing new created.

@@ -17,7 +17,7 @@ from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from airflow_provider_scrapingpros.sandbox import Sandbox
 from airflow_provider_scrapingpros.webhooks import verify
 
-from .helpers import TOKEN, WEBHOOK_SECRET, get_run, http, run_path, start_run, submit, url
+from .helpers import TOKEN, WEBHOOK_SECRET, get_run, http, run_path, start_run, submit, url, wait_for
 from .invariants import assert_run_invariants, parse_stamp
 from .webhook_receiver import Delivery, WebhookReceiver
 
@@ -85,12 +85,20 @@ def test_one_signed_run_completed_per_run(sp: SandboxControl, api: httpx.Client)
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", payload["timestamp"])
         last_stamp = max(parse_stamp(j["completed_at"]) for j in _jobs(api, cid, run["run_id"]))
         assert payload["timestamp"] == last_stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-        final = get_run(api, cid, run["run_id"])
-        assert (final["callback_url"], final["callback_status"]) == (receiver.url, "sent")
+        rid = run["run_id"]
+        final = wait_for(
+            lambda rid=rid: _with_callback_status(api, cid, rid, "sent"), what="callback_status sent"
+        )
+        assert final["callback_url"] == receiver.url
     attempts = sp.webhooks()
     assert sorted((a["run_id"], a["attempt"], a["outcome"], a["status"]) for a in attempts) == sorted(
         [(first, 1, "sent", 200), (second, 1, "sent", 200)]
     )
+
+
+def _with_callback_status(api: httpx.Client, cid: str, rid: str, status: str) -> dict[str, Any] | None:
+    run = get_run(api, cid, rid)
+    return run if run["callback_status"] == status else None
 
 
 def _jobs(api: httpx.Client, cid: str, rid: str) -> list[dict[str, Any]]:
