@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from .exceptions import (
     ScrapingProsError,
+    ScrapingProsRateLimitError,
     ScrapingProsResponseError,
     ScrapingProsTransportError,
     error_for_response,
@@ -159,6 +160,17 @@ class FlowEngine:
 
     def _attempt(self, request: ApiRequest) -> Steps[Result]:
         while (wait := self.budget.reserve()) > 0:
+            cap = self.settings.retry.retry_after_cap
+            if wait > cap:  # same rule as a long Retry-After: say so rather than hold a worker
+                raise ScrapingProsRateLimitError(
+                    f"{request.method} {request.path}: this token's rate budget is used up "
+                    f"(X-RateLimit-Remaining: 0) and its window resets in {wait:.0f} s, over the hook's "
+                    f"retry_after_cap of {cap:g} s. Retry later or run fewer tasks with this token at once.",
+                    retry_after=wait,
+                    status_code=None,
+                    method=request.method,
+                    path=request.path,
+                )
             yield Sleep(wait)
         result: Result | None = None
         try:

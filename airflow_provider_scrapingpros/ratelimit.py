@@ -107,3 +107,9 @@ def budget_for(base_url: str, token: str) -> RateBudget:
         if budget is None:
             budget = _REGISTRY[key] = RateBudget()
         return budget
+
+
+def reset_budgets() -> None:
+    """Forget every budget (tests that reset the server's windows; a plan change in a long process)."""
+    with _REGISTRY_LOCK:
+        _REGISTRY.clear()

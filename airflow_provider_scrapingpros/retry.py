@@ -69,7 +69,7 @@ class RetrySettings:
     max_retries: int = 10
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
-    retry_after_cap: float = 60.0
+    retry_after_cap: float = 120.0  # longer than one 60 s rate window: a full wait is honoured
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,24 @@
+"""Helpers shared by the hook tests."""
+
+from __future__ import annotations
+
+import time
+
+from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
+from airflow_provider_scrapingpros.models import Run
+
+DEV_TOKEN = "sp_sandbox_dev"
+FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
+
+
+def wait_terminal(hook: ScrapingProsHook, collection_id: str, run_id: str, timeout: float = 20) -> Run:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = hook.get_run(collection_id, run_id)
+        if run.is_terminal or time.monotonic() > deadline:
+            return run
+        time.sleep(0.02)
+
+
+def urls(n: int, prefix: str = "p", hint: str = "") -> list[dict[str, str]]:
+    return [{"url": f"https://example.com/{prefix}{i}{hint}", "custom_id": f"{prefix}{i}"} for i in range(n)]
