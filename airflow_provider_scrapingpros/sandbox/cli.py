@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -68,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sandbox = Sandbox(config)
     sandbox.start()
+    # SIGTERM (docker stop, kill) stops cleanly like Ctrl-C; background shells may ignore SIGINT.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sandbox.request_stop())
     print(
         f"ScrapingPros sandbox listening on {sandbox.base_url} (clock={config.clock}, "
         f"time_scale={config.time_scale:g}); dev token: sp_sandbox_dev. Ctrl-C to stop.",

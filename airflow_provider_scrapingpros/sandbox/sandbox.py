@@ -73,7 +73,10 @@ class Sandbox:
         self._control = SandboxControl(self.base_url)
         self._stopping.clear()
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="sp-sandbox-http", daemon=True),
+            # a short poll keeps stop() fast: tests start and stop many sandboxes
+            threading.Thread(
+                target=self._server.serve_forever, args=(0.05,), name="sp-sandbox-http", daemon=True
+            ),
             threading.Thread(target=self._tick, name="sp-sandbox-ticker", daemon=True),
         ]
         for thread in self._threads:
@@ -101,12 +104,17 @@ class Sandbox:
         self.stop()
 
     def serve_forever(self) -> None:
-        """Block until interrupted (the CLI)."""
+        """Block until `request_stop()` or Ctrl-C (the CLI)."""
         self.start()
         try:
-            self._stopping.wait()
+            while not self._stopping.wait(0.5):  # a timed wait keeps Ctrl-C responsive
+                pass
         finally:
             self.stop()
+
+    def request_stop(self) -> None:
+        """Make `serve_forever` return; safe from a signal handler."""
+        self._stopping.set()
 
     def reset(self) -> None:
         """S6: state, credits, windows, logs, pending webhooks, rules, scripted faults; clock to wall."""
@@ -120,7 +128,8 @@ class Sandbox:
             self.clock.reset()
 
     def public_config(self) -> dict[str, Any]:
-        return {**self.config.model_dump(), "public_base_url": self.engine.public_base_url}
+        bound = self._server.server_address[1] if self._server is not None else self.config.port
+        return {**self.config.model_dump(), "port": bound, "public_base_url": self.engine.public_base_url}
 
     def _tick(self) -> None:
         ready = self.engine.delivery_ready

@@ -61,7 +61,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._handle()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+    # Every method goes through routing, so HEAD/OPTIONS get a JSON 405, not the stdlib's 501 page.
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
     # ------------------------------------------------------------------------------ plumbing
 
@@ -86,7 +87,11 @@ class Handler(BaseHTTPRequestHandler):
         head.extend(f"{k}: {v}" for k, v in answer.headers.items())
         if self.close_connection:
             head.append("Connection: close")
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body)
+        body = b"" if self.command == "HEAD" else answer.body
+        try:
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        except OSError:  # the client went away; nothing to answer to
+            self.close_connection = True
 
     def _drop(self) -> None:
         """Close without a byte of response: the client sees a dropped connection."""
