@@ -31,7 +31,7 @@ from .exceptions import (
     error_for_response,
 )
 from .models import Run, RunList, describe_errors
-from .ratelimit import RateBudget, budget_for
+from .ratelimit import RateBudget, budget_for_key, budget_key
 from .retry import Action, Decision, Failure, Outcome, decide, http_date_epoch, parse_retry_after, safety_for
 from .settings import ClientSettings
 from .wire import ApiRequest, ApiResponse, Flow, Result, Send, Sleep, TransportError
@@ -103,7 +103,12 @@ def outcome_of(result: Result) -> Outcome:
 class FlowEngine:
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
-        self.budget: RateBudget = budget_for(settings.base_url, settings.token)
+        self._budget_key = budget_key(settings.base_url, settings.token)
+
+    @property
+    def budget(self) -> RateBudget:
+        """Looked up on each use, so `ratelimit.reset_budgets()` reaches existing hooks too."""
+        return budget_for_key(self._budget_key)
 
     def redact(self, text: str) -> str:
         token = self.settings.token
@@ -159,7 +164,8 @@ class FlowEngine:
             attempt += 1
 
     def _attempt(self, request: ApiRequest) -> Steps[Result]:
-        while (wait := self.budget.reserve()) > 0:
+        budget = self.budget
+        while (wait := budget.reserve()) > 0:
             cap = self.settings.retry.retry_after_cap
             if wait > cap:  # same rule as a long Retry-After: say so rather than hold a worker
                 raise ScrapingProsRateLimitError(
@@ -176,7 +182,7 @@ class FlowEngine:
         try:
             result = yield Send(request)
         finally:  # also when the flow is abandoned mid-send (a cancelled task)
-            self.budget.observe(result.headers if isinstance(result, ApiResponse) else None)
+            budget.observe(result.headers if isinstance(result, ApiResponse) else None)
         return result
 
     def _decide(self, request: ApiRequest, outcome: Outcome, attempt: int) -> Decision:

@@ -101,7 +101,10 @@ def budget_key(base_url: str, token: str) -> str:
 
 def budget_for(base_url: str, token: str) -> RateBudget:
     """The process-wide budget of this token at this API (created on first use)."""
-    key = budget_key(base_url, token)
+    return budget_for_key(budget_key(base_url, token))
+
+
+def budget_for_key(key: str) -> RateBudget:
     with _REGISTRY_LOCK:
         budget = _REGISTRY.get(key)
         if budget is None:

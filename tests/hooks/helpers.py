@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.models import Run
@@ -22,3 +23,19 @@ def wait_terminal(hook: ScrapingProsHook, collection_id: str, run_id: str, timeo
 
 def urls(n: int, prefix: str = "p", hint: str = "") -> list[dict[str, str]]:
     return [{"url": f"https://example.com/{prefix}{i}{hint}", "custom_id": f"{prefix}{i}"} for i in range(n)]
+
+
+def settled(sp: Any) -> dict[str, Any]:
+    """The sandbox's request counts once in-flight log writes have landed (it records each request
+    just after answering it, so a read right after our call can miss the last one)."""
+    previous = sp.counts()
+    while True:
+        time.sleep(0.03)
+        current = sp.counts()
+        if current == previous:
+            return dict(current)
+        previous = current
+
+
+def logged(sp: Any, route: str) -> int:
+    return int(settled(sp)["by_route"].get(route, 0))

@@ -19,7 +19,7 @@ import pytest
 
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 
-from .helpers import FAST, urls, wait_terminal
+from .helpers import FAST, settled, urls, wait_terminal
 
 PROFILE = {
     "seed": 7,
@@ -30,6 +30,7 @@ RUN = "POST /v1/async/collections/{cid}/run"
 
 
 def _faults_seen(sp: Any) -> Counter[str]:
+    settled(sp)
     return Counter(item["fault"] for item in sp.requests() if item["fault"])
 
 
@@ -37,11 +38,11 @@ def _seed(hook: ScrapingProsHook, n_targets: int) -> dict[str, Any]:
     """Fault-free setup: finished runs to read, and empty-ish collections to run or update."""
     seeds = [hook.create_collection(f"seed-{i}", urls(3, f"s{i}-")) for i in range(5)]
     runs = [hook.create_run(c.id) for c in seeds]
-    for c, r in zip(seeds, runs):
+    for c, r in zip(seeds, runs, strict=True):
         assert wait_terminal(hook, c.id, r.run_id).status == "completed"
-    jobs = [(c.id, r.run_id, jid) for c, r in zip(seeds, runs) for jid in r.job_ids]
+    jobs = [(c.id, r.run_id, jid) for c, r in zip(seeds, runs, strict=True) for jid in r.job_ids]
     targets = [hook.create_collection(f"target-{i}", urls(1, f"t{i}-")) for i in range(n_targets)]
-    return {"seeds": list(zip(seeds, runs)), "jobs": jobs, "targets": targets}
+    return {"seeds": list(zip(seeds, runs, strict=True)), "jobs": jobs, "targets": targets}
 
 
 def test_thousand_mixed_async_calls_survive_the_fault_profile(sp: Any, set_conn: Any) -> None:
@@ -173,7 +174,7 @@ def test_lost_collection_answers_never_duplicate(hook: ScrapingProsHook, sp: Any
     assert len(set(ids)) == n
     assert sp.stats()["collections_created"] == n
     lost_status = "dropped" if fault == "lost_after_commit" else "502"
-    assert sp.counts()["by_route_status"][COLLECTIONS] == {lost_status: n, "201": n}  # commit, then replay
+    assert settled(sp)["by_route_status"][COLLECTIONS] == {lost_status: n, "201": n}  # commit, then replay
     log = sp.requests(route=COLLECTIONS)
     assert [item["fault"] for item in log] == [fault, None] * n
     keys = [item["idempotency_key"] for item in log]
@@ -192,7 +193,7 @@ def test_lost_run_answers_are_looked_up_never_resent(hook: ScrapingProsHook, sp:
     assert len(set(ids)) == n
     assert sp.stats()["runs"] == n
     lost_status = "dropped" if fault == "lost_after_commit" else "502"
-    assert sp.counts()["by_route_status"][RUN] == {lost_status: n}  # never re-sent
+    assert settled(sp)["by_route_status"][RUN] == {lost_status: n}  # never re-sent
     assert set(ids) == {r.run_id for r in hook.list_runs(collection.id).items}
 
 
@@ -202,5 +203,6 @@ def test_run_post_that_did_nothing_is_sent_again_once(hook: ScrapingProsHook, sp
     sp.script_fault(RUN, fault, 1)
     run = hook.create_run(collection.id)
     assert sp.stats()["runs"] == 1
+    settled(sp)
     assert [item["fault"] for item in sp.requests(route=RUN)] == [fault, None]
     assert hook.list_runs(collection.id).items[0].run_id == run.run_id

@@ -12,7 +12,7 @@ from airflow_provider_scrapingpros.exceptions import ScrapingProsNotFoundError
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.models import ScrapeRequest
 
-from .helpers import urls, wait_terminal
+from .helpers import logged, urls, wait_terminal
 
 JOBS = "GET /v1/async/collections/{cid}/runs/{rid}/jobs"
 
@@ -39,7 +39,11 @@ def test_collection_lifecycle(hook: ScrapingProsHook, sp: Any) -> None:
     assert [c.id for c in hook.list_collections(name="lifecycle", since=past)] == [created.id]
 
     updated = hook.update_collection(created.id, "renamed", [{"url": "https://example.com/b"}])
-    assert (updated.id, updated.name, updated.message) == (created.id, "renamed", "Collection updated successfully.")
+    assert (updated.id, updated.name, updated.message) == (
+        created.id,
+        "renamed",
+        "Collection updated successfully.",
+    )
     assert hook.get_collection(created.id).name == "renamed"
 
     hook.delete_collection(created.id)
@@ -53,7 +57,12 @@ def test_runs_jobs_and_results(hook: ScrapingProsHook, sp: Any) -> None:
     specs = [*urls(5), {"url": "https://example.com/gone?sp_status=404", "custom_id": "gone"}]
     created = hook.create_collection("runs", specs)
     run = hook.create_run(created.id)
-    assert (run.collection_id, run.status, run.total_requests, len(run.job_ids)) == (created.id, "in_progress", 6, 6)
+    assert (run.collection_id, run.status, run.total_requests, len(run.job_ids)) == (
+        created.id,
+        "in_progress",
+        6,
+        6,
+    )
 
     final = wait_terminal(hook, created.id, run.run_id)
     assert (final.status, final.success_requests, final.failed_requests) == ("completed", 5, 1)
@@ -67,9 +76,11 @@ def test_runs_jobs_and_results(hook: ScrapingProsHook, sp: Any) -> None:
     assert sorted(j.job_public_id for j in jobs) == sorted(run.job_ids)
     stamps = [j.completed_at for j in jobs]
     assert stamps == sorted(stamps) and len(set(stamps)) == 6
-    assert sp.count(JOBS) == 3  # 6 jobs, 2 per page
+    assert logged(sp, JOBS) == 3  # 6 jobs, 2 per page
 
-    newest_first = hook.get_jobs_page(created.id, run.run_id, order_by="completed_at", order_dir="desc", limit=6)
+    newest_first = hook.get_jobs_page(
+        created.id, run.run_id, order_by="completed_at", order_dir="desc", limit=6
+    )
     assert [j.job_public_id for j in newest_first.items] == [j.job_public_id for j in reversed(jobs)]
     after = hook.get_jobs_page(created.id, run.run_id, order_by="completed_at", since_completed_at=stamps[2])
     assert [j.job_public_id for j in after.items] == [j.job_public_id for j in jobs[3:]]
@@ -109,9 +120,9 @@ def test_iter_jobs_is_lazy_and_memory_does_not_grow_with_the_run(hook: ScrapingP
     cid, run = runs["large"]
     sp.clear_requests()
     iterator = hook.iter_jobs(cid, run.run_id, page_size=100)
-    assert sp.count(JOBS) == 0  # nothing fetched before the first next()
+    assert logged(sp, JOBS) == 0  # nothing fetched before the first next()
     next(iterator)
-    assert sp.count(JOBS) == 1
+    assert logged(sp, JOBS) == 1
     iterator.close()
 
     peaks = {}

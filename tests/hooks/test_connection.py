@@ -1,0 +1,98 @@
+"""The Airflow connection: host/port/extras parsing, and `test_connection()` (no credits spent)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from airflow_provider_scrapingpros import get_provider_info
+from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
+
+from .helpers import DEV_TOKEN, settled
+
+
+def test_class_attributes_match_provider_info() -> None:
+    info = get_provider_info()
+    assert info["connection-types"] == [
+        {
+            "connection-type": "scrapingpros",
+            "hook-class-name": f"{ScrapingProsHook.__module__}.ScrapingProsHook",
+        }
+    ]
+    assert (ScrapingProsHook.conn_type, ScrapingProsHook.default_conn_name) == (
+        "scrapingpros",
+        "scrapingpros_default",
+    )
+    assert (ScrapingProsHook.conn_name_attr, ScrapingProsHook.hook_name) == (
+        "scrapingpros_conn_id",
+        "ScrapingPros",
+    )
+    assert set(info["conn-fields"]) == {"timeout", "max_retries", "webhook_secret"}
+
+
+def test_test_connection_succeeds_and_spends_nothing(sp: Any, set_conn: Any) -> None:
+    set_conn(sp.base_url)
+    before = sp.token(DEV_TOKEN)["credits_used"]
+    ok, message = ScrapingProsHook().test_connection()
+    assert (ok, message) == (True, f"Connected to {sp.base_url}: API ok, token accepted.")
+    assert sp.token(DEV_TOKEN)["credits_used"] == before == 0
+    assert settled(sp)["by_route"] == {"GET /v1/health": 1, "GET /v1/async/collections": 1}
+    assert sp.stats()["collections_created"] == 0
+
+
+def test_test_connection_reports_a_bad_token(sp: Any, set_conn: Any) -> None:
+    set_conn(sp.base_url, password="sp_not_a_real_token")
+    ok, message = ScrapingProsHook().test_connection()
+    assert ok is False
+    assert message.startswith("ScrapingPros rejected the API token on GET /v1/async/collections (401: ")
+    assert "Check the password (API token) of Airflow connection 'scrapingpros_default'" in message
+    assert "sp_not_a_real_token" not in message
+    assert sp.token(DEV_TOKEN)["credits_used"] == 0
+
+
+def test_test_connection_reports_missing_token_and_unreachable_host(set_conn: Any) -> None:
+    set_conn("http://127.0.0.1:1", password="")
+    assert ScrapingProsHook().test_connection() == (
+        False,
+        "Airflow connection 'scrapingpros_default' has no API token: put your ScrapingPros token in its "
+        "password field.",
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_conn(f"http://127.0.0.1:{port}", backoff_base=0.01)
+    ok, message = ScrapingProsHook().test_connection()
+    assert ok is False
+    assert message.startswith(f"GET /v1/health: no answer from http://127.0.0.1:{port} after 2 attempts")
+
+
+@pytest.mark.parametrize("form", ["scheme", "host+port", "host:port"])
+def test_host_forms_reach_the_sandbox(sp: Any, set_conn: Any, form: str) -> None:
+    parts = urlsplit(sp.base_url)
+    host, port = parts.hostname, parts.port
+    if form == "scheme":
+        set_conn(sp.base_url + "/")
+    elif form == "host+port":
+        set_conn(host, port=port)
+    else:
+        set_conn(f"{host}:{port}")
+    hook = ScrapingProsHook()
+    assert hook.base_url == sp.base_url
+    assert hook.health().status == "ok"
+    assert asyncio.run(ScrapingProsHook().ahealth()).status == "ok"
+
+
+def test_defaults_and_overrides(set_conn: Any) -> None:
+    set_conn(None, timeout="15", max_retries="4", webhook_secret="whsec_x", backoff_cap="2")
+    hook = ScrapingProsHook(max_retries=1)
+    settings = hook.core.settings
+    assert settings.base_url == "https://api.scrapingpros.com"
+    assert (settings.timeout, settings.retry.max_retries, settings.retry.backoff_cap) == (15.0, 1, 2.0)
+    assert settings.retry.backoff_base == 0.5 and settings.retry.retry_after_cap == 120.0
+    assert settings.webhook_secret == "whsec_x"
+    assert hook.run_url("c", "r") == "https://api.scrapingpros.com/v1/async/collections/c/runs/r"
+    assert "whsec_x" not in repr(settings) and DEV_TOKEN not in repr(settings)
