@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 from urllib.parse import urlencode
 
 import httpx
-from scrapingpros import SyncClient
+from scrapingpros import ScrapeRequest, SyncClient
 
 TOKEN = "sp_sandbox_dev"  # Enterprise plan in the sandbox's default token table
 WEBHOOK_SECRET = "sp_sandbox_dev_secret"
@@ -36,6 +36,8 @@ R_HEALTH = "GET /v1/health"
 R_PLANS = "GET /v1/plans"
 
 T = TypeVar("T")
+# What the SDK's submit_batch accepts for dict items (its parameter type is an invariant list).
+BatchItems = list[Union[ScrapeRequest, dict[str, Any]]]  # noqa: UP007 (runtime alias on 3.10)
 
 
 def url(path: str, **hints: Any) -> str:

@@ -7,14 +7,16 @@ cap, which the SDK must fetch from /result), `run_and_wait`, `iter_run_jobs` wit
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import httpx
-from airflow_provider_scrapingpros.sandbox.control import SandboxControl
-from scrapingpros import SyncClient
+from scrapingpros import AsyncClient, SyncClient
 
-from .helpers import COLLECTIONS, R_COLLECTIONS, R_CREATE_RUN, R_JOBS, R_RESULT, TOKEN, url
-from .invariants import assert_run_invariants
+from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+
+from .helpers import COLLECTIONS, R_COLLECTIONS, R_CREATE_RUN, R_JOBS, R_RESULT, TOKEN, BatchItems, url
+from .invariants import assert_run_invariants, parse_stamp
 
 FAST = {"poll_interval": 0.02, "timeout": 30.0}
 SUCCESS_CRITERION = {
@@ -30,23 +32,23 @@ BIG = 300_000  # bytes: over the 262,144-byte inline cap, so the SDK must GET /r
 
 
 def test_submit_batch_iter_results_every_outcome(sp: SandboxControl, client: SyncClient) -> None:
-    items = [
-        {"url": url("ok/1"), "custom_id": "ok-1"},
-        {"url": url("ok/2"), "custom_id": "ok-2"},
-        {"url": url("missing", sp_status=404), "custom_id": "http-404"},
-        {"url": url("guarded", sp_captcha=1), "custom_id": "captcha"},
-        {"url": url("broken", sp_fail="Connection timeout"), "custom_id": "fail"},
-        {"url": url("slow", sp_timeout=1), "custom_id": "timeout"},
-        {"url": url("big", sp_bytes=BIG), "custom_id": "big"},
-    ]
+    targets = {
+        "ok-1": url("ok/1"),
+        "ok-2": url("ok/2"),
+        "http-404": url("missing", sp_status=404),
+        "captcha": url("guarded", sp_captcha=1),
+        "fail": url("broken", sp_fail="Connection timeout"),
+        "timeout": url("slow", sp_timeout=1),
+        "big": url("big", sp_bytes=BIG),
+    }
+    items: BatchItems = [{"url": target, "custom_id": key} for key, target in targets.items()]
     batch = client.submit_batch("every-outcome", items)
     assert (batch.total, batch.submitted_count) == (7, 7)
 
     results = {r.custom_id: r for r in batch.iter_results(**FAST)}
 
-    assert sorted(results) == sorted(str(i["custom_id"]) for i in items)
-    for item in items:
-        assert results[str(item["custom_id"])].url == item["url"]
+    assert sorted(results, key=str) == sorted(targets)
+    assert {key: result.url for key, result in results.items()} == targets
     for key in ("ok-1", "ok-2"):
         ok = results[key]
         assert (ok.message, ok.statusCode, ok.guidance and ok.guidance.success) == ("OK", 200, True)
@@ -144,7 +146,7 @@ def test_list_runs_status_filter_and_reattach(sp: SandboxControl, client: SyncCl
 
 
 def test_idempotent_replay(sp: SandboxControl, client: SyncClient, api: httpx.Client) -> None:
-    items = [{"url": url("x"), "custom_id": "x"}, {"url": url("y"), "custom_id": "y"}]
+    items: BatchItems = [{"url": url("x"), "custom_id": "x"}, {"url": url("y"), "custom_id": "y"}]
     first = client.submit_batch("replayed", items, idempotency_key="conformance-replay-1")
     second = client.submit_batch("replayed", items, idempotency_key="conformance-replay-1")
 
@@ -171,3 +173,43 @@ def test_idempotent_replay(sp: SandboxControl, client: SyncClient, api: httpx.Cl
 
     for batch in (first, second):
         assert_run_invariants(sp.base_url, TOKEN, batch.collection_id, batch.run_id)
+
+
+def test_resume_from_a_high_water_mark(sp: SandboxControl, client: SyncClient) -> None:
+    """§13.6: a reader that persisted its mark gets exactly the jobs completed after it.
+
+    (SDK 0.7.8's `client.iter_results(cid, rid, since=mark)` on an already finished run never
+    exits: it waits to have *seen* as many jobs as the run's counters report. So the resume is shown
+    with the SDK's listing calls, which send `since_completed_at` the way the SDK formats it.)
+    """
+    items: BatchItems = [{"url": url(f"r/{i}"), "custom_id": str(i)} for i in range(6)]
+    batch = client.submit_batch("resume", items)
+    first = list(batch.iter_results(**FAST))
+    checked = assert_run_invariants(sp.base_url, TOKEN, batch.collection_id, batch.run_id)
+    assert sorted(r.custom_id or "" for r in first) == [str(i) for i in range(6)]
+    assert batch.last_completed_at == parse_stamp(max(str(j["completed_at"]) for j in checked.jobs))
+
+    by_stamp = sorted(checked.jobs, key=lambda j: str(j["completed_at"]))
+    mark = parse_stamp(by_stamp[2]["completed_at"])  # a datetime: the SDK sends isoformat(ms)
+    after = client.get_run_jobs(batch.collection_id, batch.run_id, since_completed_at=mark, limit=2)
+    assert sorted(j.custom_id or "" for j in after.items) == sorted(j["custom_id"] for j in by_stamp[3:])
+    streamed = client.iter_run_jobs(
+        batch.collection_id, batch.run_id, since_completed_at=batch.last_completed_at, page_size=2
+    )
+    assert list(streamed) == []
+
+
+def test_async_client_batch(sp: SandboxControl) -> None:
+    items: BatchItems = [{"url": url("async/ok")}, {"url": url("async/404", sp_status=404)}]
+
+    async def drain() -> tuple[str, str, list[tuple[str | None, int | None]]]:
+        async with AsyncClient(TOKEN, base_url=sp.base_url) as client:
+            batch = await client.submit_batch("async", items)
+            seen = [(r.url, r.statusCode) async for r in batch.iter_results(**FAST)]
+            return batch.collection_id, batch.run_id, seen
+
+    cid, rid, seen = asyncio.run(drain())
+    assert sorted(seen, key=str) == sorted(
+        [(url("async/ok"), 200), (url("async/404", sp_status=404), 404)], key=str
+    )
+    assert_run_invariants(sp.base_url, TOKEN, cid, rid)

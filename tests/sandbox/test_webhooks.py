@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
 import httpx
 import pytest
-from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 
 from airflow_provider_scrapingpros.sandbox import Sandbox
+from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from airflow_provider_scrapingpros.webhooks import verify
 
 from .helpers import TOKEN, WEBHOOK_SECRET, get_run, http, run_path, start_run, submit, url, wait_for
@@ -85,10 +86,7 @@ def test_one_signed_run_completed_per_run(sp: SandboxControl, api: httpx.Client)
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", payload["timestamp"])
         last_stamp = max(parse_stamp(j["completed_at"]) for j in _jobs(api, cid, run["run_id"]))
         assert payload["timestamp"] == last_stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-        rid = run["run_id"]
-        final = wait_for(
-            lambda rid=rid: _with_callback_status(api, cid, rid, "sent"), what="callback_status sent"
-        )
+        final = wait_for(partial(_with_callback_status, api, cid, run["run_id"], "sent"), what="sent")
         assert final["callback_url"] == receiver.url
     attempts = sp.webhooks()
     assert sorted((a["run_id"], a["attempt"], a["outcome"], a["status"]) for a in attempts) == sorted(
