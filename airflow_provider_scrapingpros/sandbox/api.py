@@ -78,7 +78,7 @@ class Ctx:
             raise unprocessable("body", "", "Field required", "missing")
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise unprocessable("body", "", f"JSON decode error: {exc}", "json_invalid") from None
 
 

@@ -98,7 +98,7 @@ class Job:
             "started_at": None if started is None else iso_ms(started),
             "completed_at": None if self.completed_ms is None else iso_ms(self.completed_ms),
             "execution_time_ms": round(end.duration * 1000) if fetched or self.status == "timeout" else None,
-            "retries_attempted": end.retries if self.terminal else None,
+            "retries_attempted": end.retries if fetched else (0 if self.terminal else None),
             "block_reason": end.block_reason if fetched else None,
             "protection_stack": list(end.protection_stack) if fetched else [],
             "rule_hits": [],
