@@ -149,6 +149,11 @@ def load_token_table(path: str | None) -> dict[str, dict[str, Any]]:
     table = data.get("tokens", data) if isinstance(data, dict) else None
     if not isinstance(table, dict):
         raise ValueError(f"{path}: expected a JSON object mapping tokens to settings")
+    for token, settings in table.items():
+        try:  # fail at startup, naming the file and the token, not at the first request
+            Account(token).apply(settings)
+        except ValueError as exc:
+            raise ValueError(f"{path}: token {mask(token)}: {exc}") from None
     return table
 
 

@@ -67,8 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scrapingpros-sandbox: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sandbox = Sandbox(config)
-    sandbox.start()
+    try:
+        sandbox = Sandbox(config).start()
+    except (OSError, ValueError) as exc:  # unreadable tokens/fault file, bad JSON, port in use
+        print(f"scrapingpros-sandbox: cannot start: {exc}", file=sys.stderr)
+        return 2
     # SIGTERM (docker stop, kill) stops cleanly like Ctrl-C; background shells may ignore SIGINT.
     signal.signal(signal.SIGTERM, lambda signum, frame: sandbox.request_stop())
     print(

@@ -70,8 +70,11 @@ def parse_profile(raw: Any, default_seed: int = 0) -> FaultProfile:
     seed = raw.get("seed", default_seed)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError("seed: must be an integer")
+    raw_rules = raw.get("rules") or []
+    if not isinstance(raw_rules, list):
+        raise ValueError("rules: must be an array of {match, <fault>: probability, ...} objects")
     rules: list[FaultRule] = []
-    for i, entry in enumerate(raw.get("rules") or []):
+    for i, entry in enumerate(raw_rules):
         if not isinstance(entry, dict) or not isinstance(entry.get("match"), str):
             raise ValueError(f"rules[{i}].match: required string (a glob over the route template)")
         rates: dict[str, float] = {}
@@ -105,7 +108,10 @@ def parse_profile(raw: Any, default_seed: int = 0) -> FaultProfile:
 def load_profile(path: str | None, default_seed: int) -> FaultProfile:
     if path is None:
         return FaultProfile(seed=default_seed)
-    return parse_profile(json.loads(Path(path).read_text()), default_seed)
+    try:
+        return parse_profile(json.loads(Path(path).read_text()), default_seed)
+    except ValueError as exc:
+        raise ValueError(f"fault profile {path}: {exc}") from None
 
 
 @dataclass(frozen=True)
