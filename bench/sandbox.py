@@ -81,7 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     metrics = run(args.jobs)
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
-        print(f"{key:<{width}}  {value:,.3f}" if key.endswith("_s") else f"{key:<{width}}  {value:,.0f}")
+        print(
+            f"{key:<{width}}  {value:,.3f}"
+            if key.endswith("_s") and not key.endswith("_per_s")
+            else f"{key:<{width}}  {value:,.0f}"
+        )
     target = "meets" if metrics["results_per_s"] >= 3000 else "below"
     print(f"-> {metrics['results_per_s']:,.0f} results/s ({target} the 3,000/s target)")
 

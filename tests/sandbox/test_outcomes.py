@@ -1,0 +1,82 @@
+"""Simulated target outcomes (§15 S1) and run fates (§5.4, §15 S2): hint precedence
+(timeout > fail > lost > block > status), sandbox rules under the hints, binary and extractable
+bodies, and runs a fault profile ends `failed` / `cancelled` part-way, with invariants intact."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+
+from .helpers import COLLECTIONS, TOKEN, http, run_path, submit, url
+from .invariants import assert_run_invariants
+from .webhook_receiver import WebhookReceiver
+
+
+def test_hint_precedence_rules_and_bodies(sp: SandboxControl, api: httpx.Client) -> None:
+    sp.set_rules(
+        [
+            {"match": "https://example.com/ruled/*", "outcome": {"status": 503}},
+            {"match": "re:/refused$", "outcome": {"blocked": True}},
+        ]
+    )
+    cases: dict[str, tuple[str, tuple[str, int | None, str | None, bool]]] = {
+        # custom_id: (url, (status, status_code, message, is_success))
+        "timeout>fail": (
+            url("a", sp_timeout=1, sp_fail="x"),
+            ("timeout", None, "Worker timeout after 60s", False),
+        ),
+        "fail>lost": (url("b", sp_fail="x", sp_lost=1), ("failed", None, "x", False)),
+        "lost>block": (url("c", sp_lost=1, sp_captcha=1), ("completed", 200, None, True)),
+        "block>status": (
+            url("d", sp_captcha=1, sp_status=500),
+            ("completed", 500, "blocked: captcha", False),
+        ),
+        "rule": (url("ruled/x"), ("completed", 503, "http_503", False)),
+        "hint>rule": (url("ruled/y", sp_status=201), ("completed", 201, None, True)),
+        "binary": (url("doc", sp_binary="application/pdf"), ("completed", 200, None, True)),
+        "extractable": (url("shop", sp_extractable=1), ("completed", 200, None, True)),
+    }
+    requests: list[Any] = [{"url": u, "custom_id": key} for key, (u, _) in cases.items()]
+    body = api.post(COLLECTIONS, json={"name": "outcomes", "requests": [*requests, {"url": url("refused")}]})
+    assert [(b["index"], b["reason"]) for b in body.json()["blocked_urls"]] == [(len(cases), "blocked")]
+    cid = body.json()["id"]
+    rid = api.post(f"{COLLECTIONS}/{cid}/run").json()["run_id"]
+
+    checked = assert_run_invariants(sp.base_url, TOKEN, cid, rid)
+    seen = {
+        j["custom_id"]: (j["status"], j["status_code"], j["message"], j["is_success"]) for j in checked.jobs
+    }
+    assert seen == {key: expected for key, (_, expected) in cases.items()}
+    by_id = {j["custom_id"]: j for j in checked.jobs}
+    assert by_id["block>status"]["block_reason"] == "captcha"
+    assert (by_id["extractable"]["has_extractable_data"], by_id["binary"]["has_extractable_data"]) == (
+        True,
+        False,
+    )
+    binary = api.get(f"{run_path(cid, rid)}/jobs/{by_id['binary']['job_public_id']}/result").json()
+    assert (binary["content_type"], binary["html"], binary["markdown"]) == ("application/pdf", None, None)
+    assert binary["body_base64"]
+
+
+@pytest.mark.parametrize(("fate", "error"), [("fail", "run_failed"), ("cancel", "run_cancelled")])
+def test_fault_profile_ends_runs_part_way(sp: SandboxControl, fate: str, error: str) -> None:
+    runs = {"fail": 0.0, "cancel": 0.0, "seeding_window_s": 0}
+    sp.set_faults({"seed": 3, "rules": [], "runs": dict(runs, **{fate: 1.0})})
+    status = {"fail": "failed", "cancel": "cancelled"}[fate]
+    with WebhookReceiver() as receiver, http(sp.base_url) as api:
+        requests = [{"url": url(f"fate/{i}", sp_latency_ms=100 * i)} for i in range(20)]
+        cid, rid = submit(api, requests, callback_url=receiver.url)
+        checked = assert_run_invariants(sp.base_url, TOKEN, cid, rid)
+        event = receiver.wait(1)[0]
+    run = checked.run
+    assert run["status"] == status
+    stopped = [j for j in checked.jobs if j["status"] == "failed"]
+    assert stopped and all(j["message"] == error and j["status_code"] is None for j in stopped)
+    assert run["success_requests"] + len(stopped) == 20
+    payload = json.loads(event.body)
+    assert (payload["event"], payload["status"]) == ("run.completed", status)  # event name never varies
