@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 
 from .api import ApiError, Ctx, Reply, Route, reply, unprocessable
 from .config import SandboxConfig
-from .entities import Job, Run
+from .entities import Collection, Job, Run
 from .listing import QueryError, parse_query, select
 from .results import body_size, scrape_response
 from .state import Engine, QuotaExceeded
 from .timefmt import iso_ms, parse_iso_us, to_ms
+from .validation import Screened
 
 COLLECTIONS = "/v1/async/collections"
 RUN_STATUSES = ("in_progress", "completed", "failed", "cancelled")
@@ -123,7 +124,7 @@ class AsyncApi:
             found = self.engine.list_collections(ctx.me, ctx.query.get("name"), since)
             return reply(200, [c.to_json() for c in found])
 
-    def _collection_or_404(self, ctx: Ctx) -> Any:
+    def _collection_or_404(self, ctx: Ctx) -> Collection:
         found = self.engine.collection(ctx.me, ctx.params["cid"])
         if found is None:
             raise ApiError(404, "Collection not found")
@@ -144,9 +145,7 @@ class AsyncApi:
             if screened is not None:
                 collection.requests = screened.accepted  # runs snapshot their list: they keep theirs
             collection.updated_at = max(now, collection.updated_at + 0.001)
-            buckets = screened.buckets() if screened is not None else {
-                "duplicates_skipped": 0, "blocked_urls": [], "invalid_items": [], "duplicate_urls": [],
-            }  # fmt: skip
+            buckets = (screened or Screened()).buckets()
             response = {"id": collection.id, "name": name, "message": "Collection updated successfully."}
             return reply(200, {**response, **buckets})
 

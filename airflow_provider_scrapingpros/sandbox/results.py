@@ -123,8 +123,11 @@ def scrape_response(
             body[request.format] = page(url, request.format, size, _kind(end))
             body["content_type"] = "text/html; charset=utf-8"
     exec_ms = round(end.duration * 1000)
+    # §7/§11.3: an async body that was fetched says "OK" even for a 404 page; sync scrapes and
+    # failed fetches carry the error text.
+    says_error = guidance is not None or not fetched
     response: dict[str, Any] = {
-        "message": (end.message or "OK") if guidance is not None or not fetched else "OK",
+        "message": (end.message or "OK") if says_error else "OK",
         "url": url,
         "custom_id": custom_id,
         **body,

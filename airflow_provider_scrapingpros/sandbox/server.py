@@ -18,6 +18,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -177,10 +178,9 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             return exc.reply()
 
-    def _guarded(self, produce: Any) -> Reply:
+    def _guarded(self, produce: Callable[[], Reply]) -> Reply:
         try:
-            answer: Reply = produce()
-            return answer
+            return produce()
         except Exception as exc:  # the never-5xx rule: log it, answer 400 naming the problem
             log.exception("sandbox could not handle %s %s", self.command, self.path.partition("?")[0])
             detail = f"The sandbox could not handle this request ({type(exc).__name__}: {exc}); see its log."

@@ -22,6 +22,7 @@ import itertools
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -293,7 +294,7 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- stats
 
-    def stats(self, mask: Any) -> dict[str, Any]:
+    def stats(self, mask: Callable[[str], str]) -> dict[str, Any]:
         by_token: dict[str, dict[str, int]] = {}
 
         def entry(token: str) -> dict[str, int]:
