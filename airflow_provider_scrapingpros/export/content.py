@@ -1,0 +1,192 @@
+"""What one job contributes to an export: options, the fetched result, its body bytes, its metadata
+and its manifest line. Pure functions, no I/O.
+
+Manifest `state` says what the export holds for the job (the job's own verdict is `is_success`):
+
+* `exported`: the body was written (successes; with `only_success=False` also the page an
+  unsuccessful job got, e.g. a 404 page or a captcha wall);
+* `failed`: the job produced nothing to export (worker failure or timeout), or it did not succeed
+  and `only_success=True`;
+* `expired`: the body was wanted but the API no longer had it (48 h retention, contract §9);
+* `lost`: the body was wanted but the API lost it (`result_lost`, §7).
+
+Every unsuccessful job carries a `reason` (the job's message, e.g. `http_404`, `blocked: captcha`,
+`Worker timeout after 60s`), so the manifest alone explains each non-success.
+
+All JSON is rendered by `dumps` (fixed separators, no NaN): identical input gives identical bytes,
+which is what makes a resumed export byte-identical to a clean one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from ..models import Job, ScrapeResult
+from .keys import extension_for
+
+Layout = Literal["files", "jsonl"]
+State = Literal["exported", "failed", "expired", "lost"]
+STATES: tuple[State, ...] = ("exported", "failed", "expired", "lost")
+INCLUDE_CHOICES = ("content", "extracted_data", "screenshot", "network_requests", "metadata")
+FORMAT_VERSION = "scrapingpros-export/1"
+_BODY_FIELDS = frozenset(
+    {"html", "markdown", "body_base64", "screenshot", "extracted_data", "network_requests"}
+)
+
+
+def dumps(obj: Any, *, sort_keys: bool = False) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys)
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC, `Z`; milliseconds unless the value has finer digits (then microseconds, so the high-water
+    mark read back from the manifest is exact)."""
+    if value is None:
+        return None
+    utc = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
+    return utc.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    layout: Layout = "files"
+    include: frozenset[str] = frozenset(INCLUDE_CHOICES)
+    only_success: bool = False
+    part_max_bytes: int = 64 * 1024 * 1024
+    part_max_records: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.layout not in ("files", "jsonl"):
+            raise ValueError(f"layout must be 'files' or 'jsonl', got {self.layout!r}.")
+        unknown = sorted(set(self.include) - set(INCLUDE_CHOICES))
+        if unknown:
+            raise ValueError(f"include has unknown item(s) {unknown}; choose from {list(INCLUDE_CHOICES)}.")
+        if self.part_max_bytes < 1 or self.part_max_records < 1:
+            raise ValueError("part_max_bytes and part_max_records must be positive.")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that changes the bytes written: a resume must use the same values."""
+        return {
+            "format": FORMAT_VERSION,
+            "layout": self.layout,
+            "include": sorted(self.include),
+            "only_success": self.only_success,
+            "part_max_bytes": self.part_max_bytes if self.layout == "jsonl" else None,
+            "part_max_records": self.part_max_records if self.layout == "jsonl" else None,
+        }
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A terminal job with what the API could give for it."""
+
+    job: Job
+    result: ScrapeResult | None
+    state: State
+    reason: str | None = None
+    age_hours: float | None = None  # of an expired body, from the API's typed 404
+
+
+@dataclass(frozen=True)
+class Body:
+    data: bytes
+    ext: str
+    content_type: str
+    text: str | None  # text bodies as sent (jsonl keeps them readable)
+    b64: str | None  # binary bodies as sent
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def wants_body(job: Job, options: ExportOptions) -> bool:
+    return job.status == "completed" and (bool(job.is_success) or not options.only_success)
+
+
+def reason_of(job: Job) -> str | None:
+    if job.is_success:
+        return None
+    if job.message:
+        return job.message
+    if job.block_reason not in (None, "none"):
+        return f"blocked: {job.block_reason}"
+    if job.status_code is not None:
+        return f"http_{job.status_code}"
+    return f"job {job.status}"
+
+
+def body_of(result: ScrapeResult) -> Body | None:
+    if result.body_base64 is not None:
+        data = _b64(result.body_base64, "body_base64")
+        mime = result.content_type or "application/octet-stream"
+        return Body(data, extension_for(mime), mime, None, result.body_base64)
+    if result.html is not None:
+        return Body(result.html.encode("utf-8"), "html", "text/html; charset=utf-8", result.html, None)
+    if result.markdown is not None:
+        return Body(
+            result.markdown.encode("utf-8"), "md", "text/markdown; charset=utf-8", result.markdown, None
+        )
+    return None
+
+
+def screenshot_of(result: ScrapeResult) -> bytes | None:
+    return _b64(result.screenshot, "screenshot") if result.screenshot else None
+
+
+def _b64(text: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            f"The API sent a `{field}` that is not valid base64; nothing was written for this job. "
+            "Report this to ScrapingPros support with the job id."
+        ) from None
+
+
+def metadata(job: Job, result: ScrapeResult | None) -> dict[str, Any]:
+    """The job as the API described it, plus the result's small fields (never its bodies)."""
+    meta: dict[str, Any] = job.model_dump(mode="json", exclude={"result"})
+    if result is not None:
+        meta["result"] = result.model_dump(mode="json", exclude=set(_BODY_FIELDS))
+    return meta
+
+
+def manifest_line(
+    fetched: Fetched,
+    *,
+    key: str | None = None,
+    line: int | None = None,
+    body: Body | None = None,
+    objects: list[str] | None = None,
+) -> dict[str, Any]:
+    job = fetched.job
+    return {
+        "job_id": job.job_public_id,
+        "custom_id": job.custom_id,
+        "url": job.url,
+        "status": job.status,
+        "is_success": job.is_success,
+        "status_code": job.status_code,
+        "block_reason": job.block_reason,
+        "completed_at": iso(job.completed_at),
+        "state": fetched.state,
+        "reason": fetched.reason,
+        "key": key,
+        "line": line,
+        "bytes": len(body.data) if body else 0,
+        "sha256": body.sha256 if body else None,
+        "content_type": body.content_type if body else None,
+        "objects": objects or [],
+    }

@@ -1,0 +1,130 @@
+"""Object keys from `custom_id`s: safe on every object store and file system, and deterministic.
+
+A `custom_id` is user data (up to 255 characters of anything), so it is never used as a key verbatim
+unless it already is a safe key. The rules, per `/`-separated segment:
+
+* NFC-normalised; characters other than (unicode) letters, digits, `-`, `_` and `.` become `_`;
+  segments `.`/`..`/empty are dropped, so no key climbs out of the destination or starts with `/`;
+* leading `.`, `_`, `-` are stripped: `_`-names are reserved for the export's own files
+  (`_manifest.jsonl`, `_SUCCESS.json`, `_export/`), dot-files are hidden, `-x` reads as an option;
+* trailing `.` is stripped and Windows device names (`CON`, `NUL`, …) are avoided;
+* each segment is at most 120 UTF-8 bytes (file systems allow 255 per name; room for suffixes) and
+  the whole stem at most 700 bytes (S3 allows 1,024);
+* a stem may not end in one of the side-object words (`.extracted`, `.job`, …), so `<stem>.<suffix>`
+  keys of two different stems can never coincide.
+
+If any rule changed the id, the stem gets `.<8 hex of sha256(custom_id)>`: two different ids that
+clean up to the same text still get different keys, independent of the order they arrive in.
+
+Collisions that remain (the same `custom_id` on several jobs, ids differing only in case, which
+collide on case-insensitive file systems) are resolved by `KeyAllocator` in export order: the
+first job keeps the stem, later ones get `.<job id>`. Export order is `completed_at` order, which is
+fixed once jobs are terminal, so a resumed or following export picks the same keys as a clean one.
+The allocator remembers an 8-byte digest per used stem (the only per-job memory the export keeps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+
+SIDE_WORDS = frozenset({"extracted", "screenshot", "network", "job"})
+_MAX_SEGMENT_BYTES = 120
+_MAX_STEM_BYTES = 700
+_WINDOWS_DEVICES = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+)
+_UNSAFE_RUN = re.compile(r"[^\w.\-]+")  # \w is unicode-aware: letters, digits, underscore
+
+# Extensions for binary bodies, by MIME type. A fixed table, not `mimetypes`: that one reads the
+# machine's /etc/mime.types, and keys must not change between workers.
+BINARY_EXTENSIONS = {
+    "application/pdf": "pdf",
+    "application/json": "json",
+    "application/xml": "xml",
+    "application/zip": "zip",
+    "application/gzip": "gz",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/svg+xml": "svg",
+    "text/csv": "csv",
+    "text/plain": "txt",
+    "text/html": "html",
+    "audio/mpeg": "mp3",
+    "video/mp4": "mp4",
+}
+
+
+def extension_for(content_type: str | None) -> str:
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    return BINARY_EXTENSIONS.get(mime, "bin")
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", "ignore")
+
+
+def _clean_segment(segment: str) -> str:
+    cleaned = _UNSAFE_RUN.sub("_", segment).lstrip("._-").rstrip(".")
+    if cleaned.split(".", 1)[0].lower() in _WINDOWS_DEVICES:
+        cleaned = f"x{cleaned}"
+    return _truncate_utf8(cleaned, _MAX_SEGMENT_BYTES).rstrip(".")
+
+
+def slugify(custom_id: str | None) -> str:
+    """The safe stem for a custom_id, or "" when nothing usable is left (then the job id is used)."""
+    if not custom_id:
+        return ""
+    text = unicodedata.normalize("NFC", custom_id)
+    segments = [_clean_segment(s) for s in re.split(r"[/\\]", text) if s not in ("", ".", "..")]
+    stem = "/".join(s for s in segments if s)
+    stem = _truncate_utf8(stem, _MAX_STEM_BYTES).rstrip("/.")
+    if not stem:
+        return ""
+    last_word = stem.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
+    if stem != custom_id or last_word in SIDE_WORDS:
+        stem = f"{stem}.{hashlib.sha256(custom_id.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+    return stem
+
+
+def _digest(stem: str) -> bytes:
+    # casefold: `A` and `a` are one file on case-insensitive file systems (macOS, Windows)
+    return hashlib.blake2b(stem.casefold().encode("utf-8"), digest_size=8).digest()
+
+
+class KeyAllocator:
+    def __init__(self, used: Iterable[str] = ()) -> None:
+        self._used: set[bytes] = {_digest(s) for s in used}
+
+    def __len__(self) -> int:
+        return len(self._used)
+
+    def allocate(self, custom_id: str | None, job_id: str) -> str:
+        """The stem for this job's objects (keys are `<stem>.<suffix>`); remembers it as used."""
+        base = slugify(custom_id)
+        candidates = [base, f"{base}.{job_id}"] if base else [job_id]
+        n = 0
+        while True:
+            for stem in candidates:
+                digest = _digest(stem)
+                if digest not in self._used:
+                    self._used.add(digest)
+                    return stem
+            # Only reachable when custom_ids mimic `<stem>.<job id>`: count up until a stem is free.
+            n += 1
+            candidates = [f"{job_id}.{n}"]
+
+    def remember(self, stem: str) -> None:
+        """Mark a stem used by an earlier attempt (resume)."""
+        self._used.add(_digest(stem))
