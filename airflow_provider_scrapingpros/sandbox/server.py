@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 from .accounts import mask
 from .api import Api, ApiError, Ctx, Reply, Route, Router, bearer, reply
 from .clock import Clock
-from .faults import Faults
+from .faults import NO_FAULT, Decision, Faults
 from .requestlog import RequestLog
 
 log = logging.getLogger("airflow_provider_scrapingpros.sandbox")
@@ -121,53 +121,50 @@ class Handler(BaseHTTPRequestHandler):
             return
         route, ctx.params, other_method = front.v1.match(self.command, path)
         name = route.name if route else f"{self.command} {path}"
-        decision = front.faults.decide(name) if route else None
-        status: int | None = None
-        try:
-            if decision is not None and decision.delay_s:
-                time.sleep(decision.delay_s)
-            fault = decision.fault if decision else None
-            if fault == "drop":
-                self._drop()
-            elif fault in ("error_5xx", "rate_429"):
-                assert decision is not None and decision.status is not None
-                headers = {"Retry-After": str(decision.retry_after)} if fault == "rate_429" else {}
-                detail = (
-                    "Too many requests, retry later"
-                    if fault == "rate_429"
-                    else "Server error (sandbox fault)"
-                )
-                status = decision.status
-                self._send(reply(status, {"detail": detail}, headers))
-            else:
-                answer = self._guarded(
-                    lambda: _unrouted(other_method) if route is None else front.api.dispatch(route, ctx)
-                )
-                if fault == "lost_after_commit":
-                    self._drop()
-                elif fault == "lost_after_commit_5xx":
-                    status = 502
-                    self._send(reply(502, {"detail": "Bad gateway (sandbox fault after commit)"}))
-                else:
-                    status = answer.status
-                    self._send(answer)
-        finally:
-            token = bearer(self.headers)
-            front.log.record(
-                {
-                    "sandbox_time": sandbox_time,
-                    "wall_time": time.time(),
-                    "method": self.command,
-                    "route": name,
-                    "path": path,
-                    "query": query,
-                    "status": status,
-                    "token": None if token is None else mask(token),
-                    "idempotency_key": self.headers.get("Idempotency-Key"),
-                    "fault": decision.fault if decision else None,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
-            )
+        decision = front.faults.decide(name) if route else NO_FAULT
+        if decision.delay_s:
+            time.sleep(decision.delay_s)
+        answer = self._v1_answer(
+            decision, lambda: front.api.dispatch(route, ctx) if route else _unrouted(other_method)
+        )
+        # Logged before the answer leaves: a client reading the log right after its call must see it.
+        token = bearer(self.headers)
+        front.log.record(
+            {
+                "sandbox_time": sandbox_time,
+                "wall_time": time.time(),
+                "method": self.command,
+                "route": name,
+                "path": path,
+                "query": query,
+                "status": None if answer is None else answer.status,
+                "token": None if token is None else mask(token),
+                "idempotency_key": self.headers.get("Idempotency-Key"),
+                "fault": decision.fault,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
+        if answer is None:
+            self._drop()
+        else:
+            self._send(answer)
+
+    def _v1_answer(self, decision: Decision, dispatch: Callable[[], Reply]) -> Reply | None:
+        """The answer a faulted or normal request gets; None = close the connection without one."""
+        fault = decision.fault
+        if fault == "drop":
+            return None
+        if fault == "error_5xx":
+            return reply(decision.status or 500, {"detail": "Server error (sandbox fault)"})
+        if fault == "rate_429":
+            headers = {"Retry-After": str(decision.retry_after)}
+            return reply(429, {"detail": "Too many requests, retry later"}, headers)
+        answer = self._guarded(dispatch)  # applied in full, also when the answer is then lost
+        if fault == "lost_after_commit":
+            return None
+        if fault == "lost_after_commit_5xx":
+            return reply(502, {"detail": "Bad gateway (sandbox fault after commit)"})
+        return answer
 
     def _control(self, ctx: Ctx) -> Reply:
         route, ctx.params, other_method = self.server.front.control.match(ctx.method, ctx.path)
