@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,8 +25,12 @@ BODY_BYTES = 5000
 PAGE = {"include_results": "true", "limit": 100, "order_by": "completed_at"}
 
 
-def run(jobs: int = 3000) -> dict[str, float]:
-    """Submit `jobs` URLs, wait for the run, time the drain; returns counts and timings."""
+def run(jobs: int = 3000, on_complete: Callable[[str, str, str], None] | None = None) -> dict[str, float]:
+    """Submit `jobs` URLs, wait for the run, time the drain; returns counts and timings.
+
+    `on_complete(base_url, collection_id, run_id)` runs after the drain, before the sandbox stops
+    (the smoke test checks the run's invariants there).
+    """
     with Sandbox(SandboxConfig(port=0, time_scale=0.01)) as sb:
         sb.control.set_token(TOKEN, rate_limit_enabled=False)
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -54,6 +59,8 @@ def run(jobs: int = 3000) -> dict[str, float]:
                     break
                 cursor = page["cursor_next"]
             drain_s = time.perf_counter() - drain_started
+        if on_complete is not None:
+            on_complete(sb.base_url, cid, rid)
     return {
         "jobs": float(jobs),
         "results": float(results),

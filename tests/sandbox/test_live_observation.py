@@ -63,6 +63,7 @@ def observe(api: httpx.Client, cid: str, rid: str) -> int:
 
 
 def test_invariants_hold_while_the_run_progresses(sp: SandboxControl, client: SyncClient) -> None:
+    sp.set_token(TOKEN, max_concurrent_jobs=30)  # ~10 waves of jobs: a run long enough to watch
     batch = client.submit_batch("live", varied_items(seed=11))
     found: dict[str, int] = {}
 
