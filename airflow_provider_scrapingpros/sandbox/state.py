@@ -191,7 +191,8 @@ class Engine:
         return True
 
     def release_slot(self, token: str, now: float) -> None:
-        self._running[token] -= 1
+        # max(): a reset while a sync scrape slept has already dropped its slot count
+        self._running[token] = max(0, self._running.get(token, 0) - 1)
         self._fill_slots(token, now)
 
     # ---------------------------------------------------------------------------------- collections
