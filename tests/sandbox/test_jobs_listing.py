@@ -4,13 +4,16 @@ timestamp spelling."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timezone
 from typing import Any
 
 import httpx
+
+from airflow_provider_scrapingpros.sandbox import Sandbox
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 
-from .helpers import TOKEN, list_jobs, run_path, submit, url
+from .helpers import R_RESULT, TOKEN, BatchItems, list_jobs, run_path, sdk_client, submit, url
 from .invariants import assert_run_invariants, parse_stamp
 
 
@@ -84,3 +87,30 @@ def test_since_completed_at_is_strict(sp: SandboxControl, api: httpx.Client) -> 
         after = list_jobs(api, cid, rid, order_by="completed_at", since_completed_at=since, limit=2)
         assert [j["job_public_id"] for j in after] == ids[3:], since
     assert api.get(jobs_url(cid, rid), params={"since_completed_at": "soon"}).status_code == 422
+
+
+def test_inline_result_cap_boundary(sp: SandboxControl, api: httpx.Client) -> None:
+    """§6.4: a body of exactly 262,144 bytes is inline, one byte more is not."""
+    cid, rid = finished_run(sp, api, [{"url": url("cap", sp_bytes=n)} for n in (262_144, 262_145)])
+    page = api.get(jobs_url(cid, rid), params={"include_results": "true"}).json()
+    inline = [j["result"] for j in page["items"]]
+    assert inline[1] is None
+    assert inline[0] is not None and len(inline[0]["html"].encode()) == 262_144
+
+
+def test_configured_inline_cap_sends_the_sdk_to_result(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(time_scale=0.01, inline_result_cap_bytes=1000)
+    items: BatchItems = [
+        {"url": url(f"c/{n}", sp_bytes=n), "custom_id": str(n)} for n in (999, 1000, 1001, 5000)
+    ]
+    with sdk_client(sb.base_url) as client:
+        batch = client.submit_batch("small-cap", items)
+        sizes = {
+            r.custom_id: len((r.html or "").encode())
+            for r in batch.iter_results(poll_interval=0.02, timeout=30)
+        }
+    assert sizes == {"999": 999, "1000": 1000, "1001": 1001, "5000": 5000}
+    checked = assert_run_invariants(sb.base_url, TOKEN, batch.collection_id, batch.run_id)
+    over_cap = sorted(j["job_public_id"] for j in checked.jobs if j["custom_id"] in ("1001", "5000"))
+    fetched = sb.control.requests(route=R_RESULT)
+    assert sorted(r["path"].rsplit("/", 2)[-2] for r in fetched) == over_cap

@@ -148,12 +148,15 @@ def test_failing_receiver_walks_the_retry_ladder(sandbox_factory: Callable[..., 
 
 
 def test_non_retryable_answer_fails_at_once(sandbox_factory: Callable[..., Sandbox]) -> None:
-    sb = sandbox_factory(clock="manual")
+    public = "http://sandbox.example.test:8000"  # results_url is built on the public base URL
+    sb = sandbox_factory(clock="manual", public_base_url=public)
     with WebhookReceiver(status=400) as receiver, http(sb.base_url) as api:
         cid, rid = submit(api, [{"url": url("once")}], callback_url=receiver.url)
         sb.control.advance(120)
         sb.control.advance(86400)
-        assert len(receiver.snapshot()) == 1
+        (delivery,) = receiver.snapshot()
+        payload = verified(delivery, now=float(sb.control.webhooks()[0]["sandbox_time"]))
+        assert payload["results_url"] == f"{public}{run_path(cid, rid)}"
         assert get_run(api, cid, rid)["callback_status"] == "failed"
         assert_run_invariants(sb.base_url, TOKEN, cid, rid, wait_s=0)
     assert [(a["attempt"], a["status"], a["outcome"]) for a in sb.control.webhooks()] == [(1, 400, "failed")]
