@@ -11,6 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 CONN_TYPE = "scrapingpros"
+DEFAULT_CONN_ID = "scrapingpros_default"
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -260,3 +260,23 @@ def error_for_response(
             **kw,
         )
     return ScrapingProsError(f"{where}: unexpected HTTP {status} ({text}).", **kw)
+
+
+# -------------------------------------------------------------------------------------------------
+# Task-level errors raised by the operators (not by the HTTP core).
+
+
+class ScrapingProsInputError(ScrapingProsError, ValueError):
+    """Bad task input found before any API call (request specs, names, files, parameters)."""
+
+
+class ScrapingProsRunFailedError(ScrapingProsError):
+    """The run ended `failed`/`cancelled`, or broke the task's `max_failed_ratio`."""
+
+
+class ScrapingProsWaitTimeoutError(ScrapingProsError):
+    """The task stopped waiting at a deadline; `deadline` is `timeout` or `execution_timeout`."""
+
+    def __init__(self, message: str, *, deadline: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.deadline = deadline

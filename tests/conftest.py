@@ -58,3 +58,15 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
     yield make
     for sb in started:
         sb.stop()
+
+
+FAST_RETRIES = {"backoff_base": 0.01, "backoff_cap": 0.05}
+
+
+def connection_json(base_url: str, token: str = DEV_TOKEN, **extra: Any) -> str:
+    """An AIRFLOW_CONN_* value for the sandbox; small backoffs keep fault tests fast."""
+    import json
+
+    return json.dumps(
+        {"conn_type": "scrapingpros", "host": base_url, "password": token, "extra": {**FAST_RETRIES, **extra}}
+    )

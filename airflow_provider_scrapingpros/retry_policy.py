@@ -1,0 +1,60 @@
+"""Airflow 3.3's RetryPolicy applied to ScrapingPros errors: a wrong token, an invalid request or an
+exhausted monthly quota fails at once (retrying only burns time and rate limit), while a rate limit
+retries after the delay the server asked for. On Airflow < 3.3 there is no policy and the task's
+ordinary `retries` apply."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from .exceptions import (
+    ScrapingProsAuthError,
+    ScrapingProsInputError,
+    ScrapingProsProxyNotApprovedError,
+    ScrapingProsQuotaError,
+    ScrapingProsRateLimitError,
+    ScrapingProsValidationError,
+)
+
+NOT_RETRYABLE = (
+    ScrapingProsAuthError,
+    ScrapingProsInputError,
+    ScrapingProsProxyNotApprovedError,
+    ScrapingProsQuotaError,
+    ScrapingProsValidationError,
+)
+
+try:
+    from airflow.sdk import RetryPolicy
+    from airflow.sdk.definitions.retry_policy import RetryDecision
+
+    HAVE_RETRY_POLICY = True
+except ImportError:  # Airflow < 3.3
+    HAVE_RETRY_POLICY = False
+
+
+def default_retry_policy() -> Any:
+    return ScrapingProsRetryPolicy() if HAVE_RETRY_POLICY else None
+
+
+if HAVE_RETRY_POLICY:
+
+    class ScrapingProsRetryPolicy(RetryPolicy):
+        def evaluate(
+            self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
+        ) -> RetryDecision:
+            if isinstance(exception, NOT_RETRYABLE):
+                return RetryDecision.fail(reason=f"{type(exception).__name__} is not fixed by retrying")
+            if isinstance(exception, ScrapingProsRateLimitError) and exception.retry_after:
+                return RetryDecision.retry(
+                    delay=timedelta(seconds=exception.retry_after), reason="rate limited by the API"
+                )
+            return RetryDecision.default()
+
+        def serialize(self) -> dict[str, Any]:
+            return {}
+
+        @classmethod
+        def deserialize(cls, data: dict[str, Any]) -> ScrapingProsRetryPolicy:
+            return cls()

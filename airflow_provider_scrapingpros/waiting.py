@@ -1,0 +1,89 @@
+"""The Airflow side of waiting for a run, shared by the run operator and the sensor: check once, then
+either defer to the trigger (no worker slot held) or poll in the worker, and finish both paths through
+the same `conclude()` so the task returns the same dict in every mode."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from .exceptions import ScrapingProsWaitTimeoutError
+from .operators._base import ScrapingProsTaskMixin
+from .run_outcome import RunResult
+from .watch import Deadlines, RunWatcher, WaitEvent, conclude, wait_sync
+
+
+def seconds(value: timedelta | float | None) -> float | None:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+class RunWaitMixin(ScrapingProsTaskMixin):
+    deferrable: bool
+    poll_interval: float | None
+    max_failed_ratio: float | None
+    execution_timeout: timedelta | None
+    log: Any
+
+    def defer(self, **kwargs: Any) -> Any: ...  # provided by BaseOperator
+
+    def _deadlines(self, context: Any, wait_timeout: float | None) -> Deadlines:
+        now = time.time()
+        execution_deadline = None
+        if self.execution_timeout is not None:
+            started = getattr(context["ti"], "start_date", None)
+            base = started.timestamp() if started is not None else now
+            execution_deadline = base + self.execution_timeout.total_seconds()
+        return Deadlines(
+            timeout_at=now + wait_timeout if wait_timeout is not None else None,
+            execution_deadline=execution_deadline,
+        )
+
+    def _watcher(self, collection_id: str, run_id: str, deadlines: Deadlines) -> RunWatcher:
+        return RunWatcher(
+            collection_id, run_id, deadlines=deadlines, poll_interval=self.poll_interval, log=self.log
+        )
+
+    def wait_for_run(
+        self, context: Any, collection_id: str, run_id: str, wait_timeout: float | None
+    ) -> dict[str, Any]:
+        from .triggers.scrapingpros import ScrapingProsRunTrigger
+
+        deadlines = self._deadlines(context, wait_timeout)
+        watcher = self._watcher(collection_id, run_id, deadlines)
+        # Check once before deferring: an already-finished run (a reattach, an empty collection)
+        # must not cost a round trip through the triggerer.
+        step = watcher.observe(self.hook.get_run(collection_id, run_id), time.time())
+        if isinstance(step, WaitEvent):
+            return self.finish(step)
+        if self.deferrable:
+            self.defer(
+                trigger=ScrapingProsRunTrigger(
+                    collection_id=collection_id,
+                    run_id=run_id,
+                    scrapingpros_conn_id=self.scrapingpros_conn_id,
+                    poll_interval=self.poll_interval,
+                    timeout_at=deadlines.timeout_at,
+                    execution_deadline=deadlines.execution_deadline,
+                ),
+                method_name="execute_complete",
+                # None on purpose: our deadlines travel inside the trigger, so a timeout still ends in
+                # execute_complete with a clear message instead of Airflow's bare trigger timeout.
+                timeout=None,
+            )
+        return self.finish(wait_sync(lambda: self.hook.get_run(collection_id, run_id), watcher))
+
+    def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
+        return self.finish(event)
+
+    def finish(self, event: Any) -> dict[str, Any]:
+        try:
+            result: RunResult = conclude(event, self.hook.run_url, max_failed_ratio=self.max_failed_ratio)
+        except ScrapingProsWaitTimeoutError as exc:
+            if exc.deadline == "execution_timeout":
+                from airflow.sdk.exceptions import AirflowTaskTimeout
+
+                raise AirflowTaskTimeout(str(exc)) from None
+            raise
+        self.log.info("Run %s finished: %s (%s).", result.run_id, result.status, result.outcome)
+        return result.model_dump(mode="json")

@@ -1,0 +1,210 @@
+"""Watching a run until it ends: the one state machine behind the operator's worker-side wait, the
+sensor and the trigger.
+
+`RunWatcher` does no I/O: it is fed each observed run (or each API error) with the current time and
+answers either "poll again in N seconds" or a final `WaitEvent`. The sync loop (`wait_sync`) and the
+trigger's async loop are then a few lines each, and cannot drift apart on what terminal means, which
+errors are transient, or when a deadline has passed.
+
+Deadlines are wall-clock epoch seconds, not durations: a deferred task can sit in the triggerer, be
+rebuilt after a triggerer restart and resume, and still stop at the same moment. Both the wait
+`timeout` and the task's `execution_timeout` travel this way, because Airflow's own defer timeout
+would end the task without running our handling (no log of where the run is, no clean message).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .exceptions import (
+    ScrapingProsError,
+    ScrapingProsRateLimitError,
+    ScrapingProsServerError,
+    ScrapingProsTransportError,
+    ScrapingProsWaitTimeoutError,
+)
+from .models import KNOWN_RUN_STATUSES, Run, RunStatus
+from .run_outcome import RunResult, RunSnapshot, enforce
+
+DeadlineKind = Literal["timeout", "execution_timeout"]
+TRANSIENT_ERRORS = (ScrapingProsTransportError, ScrapingProsServerError, ScrapingProsRateLimitError)
+
+
+class WaitEvent(BaseModel):
+    """The trigger's event payload (plain JSON) and the sync wait's result."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["success", "failed", "timeout", "error"]
+    collection_id: str
+    run_id: str
+    message: str
+    run: RunSnapshot | None = None
+    deadline: DeadlineKind | None = None
+
+
+class Deadlines(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_at: float | None = None
+    execution_deadline: float | None = None
+
+    def passed(self, now: float) -> DeadlineKind | None:
+        if self.execution_deadline is not None and now >= self.execution_deadline:
+            return "execution_timeout"
+        if self.timeout_at is not None and now >= self.timeout_at:
+            return "timeout"
+        return None
+
+    def cap(self, delay: float, now: float) -> float:
+        """Never sleep past a deadline: wake up at it so the timeout event is on time."""
+        upcoming = [d for d in (self.timeout_at, self.execution_deadline) if d is not None]
+        return max(0.0, min([delay, *(d - now for d in upcoming)]))
+
+
+def adaptive_interval(total_requests: int) -> float:
+    """The official SDK's status-poll table (`adaptive_poll_interval(n, "status")`): larger runs take
+    longer, so polling them every 2 s only burns the shared rate limit."""
+    for upper, interval in ((100, 2.0), (500, 5.0), (2000, 10.0)):
+        if total_requests < upper:
+            return interval
+    return 20.0
+
+
+class RunWatcher:
+    def __init__(
+        self,
+        collection_id: str,
+        run_id: str,
+        *,
+        deadlines: Deadlines,
+        poll_interval: float | None = None,
+        log: Any = None,  # a stdlib or structlog logger (triggers and tasks carry the latter)
+    ) -> None:
+        self.collection_id = collection_id
+        self.run_id = run_id
+        self.deadlines = deadlines
+        self.poll_interval = poll_interval
+        self.log = log or logging.getLogger(__name__)
+        self._first: tuple[float, int] | None = None  # (time, done) of the first observation
+        self._last_done: int | None = None
+        self._warned_statuses: set[str] = set()
+
+    def deadline_event(self, now: float) -> WaitEvent | None:
+        kind = self.deadlines.passed(now)
+        if kind is None:
+            return None
+        return self._event(
+            "timeout",
+            f"Stopped waiting for run {self.run_id}: the task's `{kind}` was reached. The run continues "
+            "on the server (the API has no cancel); a retry of this task reattaches to it.",
+            deadline=kind,
+        )
+
+    def observe(self, run: Run, now: float) -> WaitEvent | float:
+        snapshot = RunSnapshot.of(run)
+        self._log_progress(snapshot, now)
+        if run.status == RunStatus.COMPLETED.value:
+            return self._event("success", f"Run {self.run_id} completed.", run=snapshot)
+        if run.is_terminal:
+            return self._event("failed", f"Run {self.run_id} ended {run.status!r}.", run=snapshot)
+        if run.status not in KNOWN_RUN_STATUSES and run.status not in self._warned_statuses:
+            # Fail closed but keep waiting: an unknown status is never success (contract §5.4).
+            self._warned_statuses.add(run.status)
+            self.log.warning(
+                "Run %s reports unknown status %r; treating it as in progress.", self.run_id, run.status
+            )
+        return self.deadlines.cap(self._interval(run.total_requests), now)
+
+    def on_error(self, exc: ScrapingProsError, now: float) -> WaitEvent | float:
+        if isinstance(exc, TRANSIENT_ERRORS):
+            delay = self._interval(self._last_done or 0)
+            if isinstance(exc, ScrapingProsRateLimitError) and exc.retry_after:
+                delay = max(delay, exc.retry_after)
+            self.log.warning("Polling run %s failed (%s); retrying in %.0fs.", self.run_id, exc, delay)
+            return self.deadlines.cap(delay, now)
+        return self._event("error", f"Polling run {self.run_id} failed: {exc}")
+
+    def _interval(self, total: int) -> float:
+        return self.poll_interval if self.poll_interval is not None else adaptive_interval(total)
+
+    def _log_progress(self, run: RunSnapshot, now: float) -> None:
+        if run.done == self._last_done:
+            return
+        self._last_done = run.done
+        if self._first is None:
+            self._first = (now, run.done)
+        started, done_then = self._first
+        elapsed = now - started
+        rate = (run.done - done_then) / elapsed if elapsed > 0 else 0.0
+        left = run.total_requests - run.done
+        eta = f", ETA {left / rate:.0f}s" if rate > 0 and left > 0 else ""
+        self.log.info(
+            "Run %s: %d/%d done (success %d, failed %d, timeout %d), %.1f jobs/s%s",
+            self.run_id,
+            run.done,
+            run.total_requests,
+            run.success_requests,
+            run.failed_requests,
+            run.timeout_requests,
+            rate,
+            eta,
+        )
+
+    def _event(
+        self,
+        status: Literal["success", "failed", "timeout", "error"],
+        message: str,
+        *,
+        run: RunSnapshot | None = None,
+        deadline: DeadlineKind | None = None,
+    ) -> WaitEvent:
+        return WaitEvent(
+            status=status,
+            collection_id=self.collection_id,
+            run_id=self.run_id,
+            message=message,
+            run=run,
+            deadline=deadline,
+        )
+
+
+def wait_sync(
+    get_run: Callable[[], Run], watcher: RunWatcher, *, sleep: Callable[[float], None] = time.sleep
+) -> WaitEvent:
+    """The worker-side twin of the trigger's loop (non-deferrable operator, poke-mode sensor)."""
+    while True:
+        now = time.time()
+        if (event := watcher.deadline_event(now)) is not None:
+            return event
+        try:
+            step = watcher.observe(get_run(), time.time())
+        except ScrapingProsError as exc:
+            step = watcher.on_error(exc, time.time())
+        if isinstance(step, WaitEvent):
+            return step
+        sleep(step)
+
+
+def conclude(
+    event: object, run_url_for: Callable[[str, str], str], *, max_failed_ratio: float | None
+) -> RunResult:
+    """Turn a trigger event (or the sync wait's event) into the task's result, failing closed."""
+    try:
+        parsed = event if isinstance(event, WaitEvent) else WaitEvent.model_validate(event)
+    except ValidationError as exc:
+        raise ScrapingProsError(
+            f"Received a malformed trigger event; refusing to guess the run's outcome ({exc.error_count()} "
+            f"problem(s): {exc.errors()[0]['msg']}). Event: {event!r:.300}"
+        ) from None
+    run_url = run_url_for(parsed.collection_id, parsed.run_id)
+    if parsed.status == "timeout":
+        raise ScrapingProsWaitTimeoutError(f"{parsed.message} See {run_url}.", deadline=parsed.deadline)
+    if parsed.status == "error" or parsed.run is None:
+        raise ScrapingProsError(f"{parsed.message} See {run_url}.")
+    return enforce(parsed.run, run_url, max_failed_ratio=max_failed_ratio)

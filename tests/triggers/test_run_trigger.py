@@ -1,0 +1,148 @@
+"""ScrapingProsRunTrigger against the sandbox over loopback, under asyncio debug mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_scrapingpros.sandbox import Sandbox
+from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+from airflow_provider_scrapingpros.triggers.scrapingpros import ScrapingProsRunTrigger
+from tests.conftest import DEV_TOKEN, connection_json
+
+GET_RUN = "GET /v1/async/collections/{cid}/runs/{rid}"
+
+
+@pytest.fixture
+def conn(sandbox: Sandbox, sp: SandboxControl, monkeypatch: pytest.MonkeyPatch) -> SandboxControl:
+    # max_retries=1: the hook gives up quickly, so the trigger's own next-tick retry is what's tested
+    monkeypatch.setenv("AIRFLOW_CONN_SCRAPINGPROS_DEFAULT", connection_json(sandbox.base_url, max_retries=1))
+    return sp
+
+
+def start_run(base_url: str, urls: list[str]) -> tuple[str, str]:
+    """Straight HTTP, not our hook: the trigger under test should not share state with the setup."""
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    cid = requests.post(
+        f"{base_url}/v1/async/collections",
+        json={"name": "t", "requests": [{"url": u} for u in urls]},
+        headers=headers,
+        timeout=10,
+    ).json()["id"]
+    rid = requests.post(f"{base_url}/v1/async/collections/{cid}/run", headers=headers, timeout=10).json()[
+        "run_id"
+    ]
+    return cid, rid
+
+
+def rebuild(trigger: ScrapingProsRunTrigger) -> ScrapingProsRunTrigger:
+    """What the triggerer does after a restart: classpath + kwargs, nothing else survives."""
+    from airflow.sdk.module_loading import import_string
+
+    classpath, kwargs = trigger.serialize()
+    json.dumps(kwargs)  # only plain JSON may cross
+    return import_string(classpath)(**kwargs)  # type: ignore[no-any-return]
+
+
+async def first_event(trigger: ScrapingProsRunTrigger) -> dict[str, Any]:
+    events = [event.payload async for event in trigger.run()]
+    assert len(events) == 1
+    return events[0]  # type: ignore[no-any-return]
+
+
+def run_debug(coro: Any, caplog: pytest.LogCaptureFixture) -> Any:
+    """asyncio debug mode with a 50 ms slow-callback threshold; any blocking call shows up in the log."""
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.05
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        try:
+            return loop.run_until_complete(coro)
+        finally:
+            loop.close()
+
+
+def slow_callbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "asyncio" and "Executing" in r.getMessage()]
+
+
+def test_rebuilt_mid_run_reaches_the_same_event(
+    conn: SandboxControl, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 8 jobs of 30 s simulated latency at time_scale 0.01: the run takes ~0.3 s of wall time.
+    cid, rid = start_run(
+        sandbox.base_url,
+        [f"https://example.com/{i}?sp_latency_ms=30000" for i in range(7)]
+        + ["https://example.com/x?sp_status=404&sp_latency_ms=30000"],
+    )
+    original = ScrapingProsRunTrigger(collection_id=cid, run_id=rid, poll_interval=0.05)
+
+    async def scenario() -> dict[str, Any]:
+        first = asyncio.ensure_future(first_event(original))
+        await asyncio.sleep(0.1)
+        assert not first.done()
+        first.cancel()  # the triggerer went away mid-run
+        return await first_event(rebuild(original))
+
+    event = run_debug(scenario(), caplog)
+    assert event["status"] == "success"
+    assert event["run"] == {
+        "collection_id": cid,
+        "run_id": rid,
+        "status": "completed",
+        "total_requests": 8,
+        "success_requests": 7,
+        "failed_requests": 1,
+        "timeout_requests": 0,
+        "failed_sample": [
+            {
+                "job_id": event["run"]["failed_sample"][0]["job_id"],
+                "url": "https://example.com/x?sp_status=404&sp_latency_ms=30000",
+                "status": "completed",
+                "error": "http_404",
+            }
+        ],
+    }
+    assert slow_callbacks(caplog) == []
+
+
+@pytest.mark.parametrize("kind", ["timeout", "execution_timeout"])
+def test_deadlines_fire_as_timeout_events(
+    conn: SandboxControl, sandbox: Sandbox, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cid, rid = start_run(sandbox.base_url, ["https://example.com/slow?sp_latency_ms=600000"])
+    deadline = {"timeout_at" if kind == "timeout" else "execution_deadline": time.time() + 0.3}
+    started = time.monotonic()
+    event = run_debug(
+        first_event(ScrapingProsRunTrigger(collection_id=cid, run_id=rid, poll_interval=10, **deadline)),
+        caplog,
+    )
+    assert (event["status"], event["deadline"], event["run"]) == ("timeout", kind, None)
+    assert 0.25 < time.monotonic() - started < 2.0  # woke at the deadline, not after a 10 s poll
+    assert "continues on the server" in event["message"]
+
+
+def test_transient_api_errors_are_retried_on_the_next_tick(
+    conn: SandboxControl, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    cid, rid = start_run(sandbox.base_url, [f"https://example.com/{i}" for i in range(3)])
+    conn.script_fault(GET_RUN, "error_5xx", 6)  # more than the hook's own retry budget
+    event = run_debug(
+        first_event(ScrapingProsRunTrigger(collection_id=cid, run_id=rid, poll_interval=0.02)), caplog
+    )
+    assert (event["status"], event["run"]["success_requests"]) == ("success", 3)
+    assert conn.count(GET_RUN, 200) >= 1
+
+
+def test_unknown_run_emits_one_error_event(conn: SandboxControl, caplog: pytest.LogCaptureFixture) -> None:
+    event = run_debug(
+        first_event(ScrapingProsRunTrigger(collection_id="nope", run_id="nope", poll_interval=0.02)), caplog
+    )
+    assert event["status"] == "error"
+    assert "nope" in event["message"]
