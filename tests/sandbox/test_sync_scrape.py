@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from scrapingpros import CountryProxyNotApproved, SyncClient, URLBlockedError, ValidationError
+
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
-from scrapingpros import SyncClient, URLBlockedError, ValidationError
 
 from .helpers import TOKEN, url
 
@@ -58,3 +59,11 @@ def test_scrape_request_level_errors(sp: SandboxControl, client: SyncClient, api
     assert "URL blocked" in raw.json()["detail"]
     assert "message" not in raw.json()
     assert sp.token(TOKEN)["credits_used"] == 0
+
+
+def test_unapproved_country_is_403(sp: SandboxControl, client: SyncClient) -> None:
+    with pytest.raises(CountryProxyNotApproved) as refused:
+        client.scrape(url("geo"), use_proxy="BR")
+    assert refused.value.status_code == 403
+    sp.set_token(TOKEN, approved_countries=["BR"])
+    assert client.scrape(url("geo"), use_proxy="BR").statusCode == 200
