@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 
 import httpx
-from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+import pytest
 from scrapingpros import APIError, SyncClient
+
+from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 
 from .helpers import (
     COLLECTIONS,
@@ -61,10 +63,9 @@ def test_request_log_counts_per_route(sp: SandboxControl, client: SyncClient) ->
     client.get_job_result(col.id, run.run_id, run.job_ids[0])
     client.health()
     client.plans()
-    try:
+    with pytest.raises(APIError) as unknown:
         client.get_run(col.id, "no-such-run")
-    except APIError as exc:
-        assert exc.status_code == 404
+    assert unknown.value.status_code == 404
     sp.stats()  # control calls are never logged
     sp.faults()
 

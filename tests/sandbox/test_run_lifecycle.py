@@ -50,6 +50,13 @@ def test_concurrency_cap_queues_jobs(sandbox_factory: Callable[..., Sandbox]) ->
             "processing",
         ]
         assert [j["started_at"] is not None for j in jobs] == [True, True, True, True, False]
+        # §6.3: under order_by=completed_at, unfinished jobs sort after the finished ones in both
+        # directions, in insertion order among themselves.
+        ids = [j["job_public_id"] for j in jobs]
+        asc = list_jobs(api, cid, rid, order_by="completed_at", limit=2)
+        desc = list_jobs(api, cid, rid, order_by="completed_at", order_dir="desc", limit=2)
+        assert [j["job_public_id"] for j in asc[2:]] == [j["job_public_id"] for j in desc[2:]] == ids[2:]
+        assert [j["job_public_id"] for j in asc[:2]] == [j["job_public_id"] for j in reversed(desc[:2])]
         sb.control.advance(1)
     assert_run_invariants(sb.base_url, TOKEN, cid, rid, wait_s=0)
 
