@@ -10,15 +10,18 @@ host = base URL (default the public API; the sandbox is just another host), extr
 arguments override the extras (tests use small backoffs).
 
 `async with hook.async_session():` shares one pooled httpx client across the calls made inside it
-(per asyncio task, through a context variable); without it each async call opens its own client.
+(per asyncio task, through a context variable); without it each async call opens its own client
+(`aiter_jobs` keeps one for its whole walk).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import httpx
@@ -52,6 +55,11 @@ except ImportError:  # Airflow 3.1
     _amask_secret = None  # type: ignore[assignment]
 
 T = TypeVar("T")
+# Per asyncio task (context): hook id -> the pooled client of its enclosing `async_session()`.
+_SESSIONS: contextvars.ContextVar[Mapping[int, httpx.AsyncClient]] = contextvars.ContextVar(
+    "scrapingpros_sessions", default=MappingProxyType({})
+)
+_CREATE_LOCK = threading.Lock()
 Specs = Sequence[ScrapeRequest | Mapping[str, Any]]
 
 
@@ -89,9 +97,6 @@ class ScrapingProsHook(BaseHook):
         }
         self._core_cache: ScrapingProsCore | None = None
         self._sync: SyncTransport | None = None
-        self._session: contextvars.ContextVar[httpx.AsyncClient | None] = contextvars.ContextVar(
-            f"scrapingpros_session_{id(self)}", default=None
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scrapingpros_conn_id={self.scrapingpros_conn_id!r})"
@@ -146,34 +151,40 @@ class ScrapingProsHook(BaseHook):
 
     def _transport(self) -> SyncTransport:
         if self._sync is None:
-            self._sync = SyncTransport(self.core.settings)
+            with _CREATE_LOCK:  # threads sharing one hook must share one pool
+                if self._sync is None:
+                    self._sync = SyncTransport(self.core.settings)
         return self._sync
 
     def _run(self, make: Callable[[ScrapingProsCore], Flow[T]]) -> T:
         return self._transport().run(make(self.core))
 
+    @contextlib.asynccontextmanager
+    async def _client(self, core: ScrapingProsCore) -> AsyncIterator[httpx.AsyncClient]:
+        """The client of the enclosing `async_session()`, else a new one closed on exit."""
+        active = _SESSIONS.get().get(id(self))
+        if active is not None:
+            yield active
+            return
+        async with await new_async_client(core.settings) as client:
+            yield client
+
     async def _arun(self, make: Callable[[ScrapingProsCore], Flow[T]]) -> T:
         core = await self.acore()
-        flow = make(core)
-        client = self._session.get()
-        if client is not None:
-            return await AsyncTransport(core.settings, client).run(flow)
-        async with await new_async_client(core.settings) as own:
-            return await AsyncTransport(core.settings, own).run(flow)
+        async with self._client(core) as client:
+            return await AsyncTransport(core.settings, client).run(make(core))
 
     @contextlib.asynccontextmanager
     async def async_session(self) -> AsyncIterator[ScrapingProsHook]:
-        """Share one pooled httpx client across the async calls made inside the block."""
-        if self._session.get() is not None:
-            yield self
-            return
+        """Share one pooled httpx client across the async calls made inside the block (and in the
+        tasks it starts)."""
         core = await self.acore()
-        async with await new_async_client(core.settings) as client:
-            token = self._session.set(client)
+        async with self._client(core) as client:
+            token = _SESSIONS.set({**_SESSIONS.get(), id(self): client})
             try:
                 yield self
             finally:
-                self._session.reset(token)
+                _SESSIONS.reset(token)
 
     # ------------------------------------------------------------------------- collections
     def create_collection(
@@ -288,13 +299,19 @@ class ScrapingProsHook(BaseHook):
     async def aiter_jobs(
         self, collection_id: str, run_id: str, *, page_size: int = 100, **filters: Unpack[JobFilters]
     ) -> AsyncIterator[Job]:
-        cursor: str | None = None
-        while True:
-            page = await self.aget_jobs_page(collection_id, run_id, cursor=cursor, limit=page_size, **filters)
-            for job in page.items:
-                yield job
-            if (cursor := next_cursor(page)) is None:
-                return
+        # One client for the whole walk, held by this generator (not via the context variable: an
+        # async generator may be finalised in another task's context).
+        core = await self.acore()
+        async with self._client(core) as client:
+            transport = AsyncTransport(core.settings, client)
+            cursor: str | None = None
+            while True:
+                flow = core.get_jobs_page(collection_id, run_id, cursor=cursor, limit=page_size, **filters)
+                page = await transport.run(flow)
+                for job in page.items:
+                    yield job
+                if (cursor := next_cursor(page)) is None:
+                    return
 
     def get_job_result(self, collection_id: str, run_id: str, job_id: str) -> ScrapeResult:
         return self._run(lambda c: c.get_job_result(collection_id, run_id, job_id))

@@ -1,5 +1,8 @@
 """The async twins round-trip against the sandbox under asyncio debug mode: no callback may hold the
-event loop for 50 ms or more, and nothing may warn (unclosed clients, never-awaited coroutines)."""
+event loop for 50 ms or more, and nothing may warn (unclosed clients, never-awaited coroutines).
+
+The sandbox runs in its own process here (`sp_process`), so the loop's timing measures the hook,
+not a server sharing our GIL."""
 
 from __future__ import annotations
 
@@ -23,7 +26,15 @@ JOBS = "GET /v1/async/collections/{cid}/runs/{rid}/jobs"
 
 def run_debug(make: Callable[[], Awaitable[T]], caplog: pytest.LogCaptureFixture) -> T:
     """Run on a fresh loop in debug mode (50 ms slow-callback threshold); fail on slow callbacks or
-    warnings of any kind."""
+    warnings of any kind.
+
+    The heap that exists before the scenario (Airflow, pytest, the sandbox modules: ~185k objects)
+    is frozen first: a full collection of it takes ~80 ms here and can fire inside any loop step,
+    whoever allocates. Objects the scenario creates are still collected, so a hook that piled up
+    garbage would still show.
+    """
+    gc.collect()
+    gc.freeze()
     loop = asyncio.new_event_loop()
     loop.set_debug(True)
     loop.slow_callback_duration = 0.05
@@ -35,6 +46,7 @@ def run_debug(make: Callable[[], Awaitable[T]], caplog: pytest.LogCaptureFixture
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             loop.close()
+            gc.unfreeze()
             gc.collect()  # surfaces ResourceWarnings of anything left open
     loud = [r.getMessage() for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.WARNING]
     slow = [
@@ -55,8 +67,9 @@ async def _wait_terminal(hook: ScrapingProsHook, cid: str, rid: str) -> Any:
 
 
 def test_async_twins_round_trip_without_blocking_the_loop(
-    sp: Any, set_conn: Any, caplog: pytest.LogCaptureFixture
+    sp_process: Any, set_conn: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    sp = sp_process
     set_conn(sp.base_url, backoff_base=0.01, backoff_cap=0.05)
     hook = ScrapingProsHook()
 
