@@ -35,6 +35,15 @@ State = Literal["exported", "failed", "expired", "lost"]
 STATES: tuple[State, ...] = ("exported", "failed", "expired", "lost")
 INCLUDE_CHOICES = ("content", "extracted_data", "screenshot", "network_requests", "metadata")
 FORMAT_VERSION = "scrapingpros-export/1"
+
+
+def default_include(layout: str) -> frozenset[str]:
+    """Everything, except per-job metadata *objects* in the `files` layout: the manifest already has
+    each job's metadata, and one more object per job doubles the storage requests. In `jsonl` the
+    metadata rides inside each record at no extra cost."""
+    return frozenset(INCLUDE_CHOICES) - ({"metadata"} if layout == "files" else set())
+
+
 _BODY_FIELDS = frozenset(
     {"html", "markdown", "body_base64", "screenshot", "extracted_data", "network_requests"}
 )
@@ -61,7 +70,7 @@ def parse_iso(value: str) -> datetime:
 @dataclass(frozen=True)
 class ExportOptions:
     layout: Layout = "files"
-    include: frozenset[str] = frozenset(INCLUDE_CHOICES)
+    include: frozenset[str] = frozenset()  # empty: `default_include(layout)`
     only_success: bool = False
     part_max_bytes: int = 64 * 1024 * 1024
     part_max_records: int = 5000
@@ -69,6 +78,8 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.layout not in ("files", "jsonl"):
             raise ValueError(f"layout must be 'files' or 'jsonl', got {self.layout!r}.")
+        if not self.include:
+            object.__setattr__(self, "include", default_include(self.layout))
         unknown = sorted(set(self.include) - set(INCLUDE_CHOICES))
         if unknown:
             raise ValueError(f"include has unknown item(s) {unknown}; choose from {list(INCLUDE_CHOICES)}.")
