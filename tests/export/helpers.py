@@ -1,0 +1,145 @@
+"""Helpers for the export tests: runs with chosen outcomes, the sandbox's own bytes (read over raw
+HTTP, independent of our hook and models), and digests of whole export trees."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from typing import Any
+
+import requests
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_scrapingpros.export.content import ExportOptions
+from airflow_provider_scrapingpros.export.engine import ExportEngine, PassOutcome
+from airflow_provider_scrapingpros.export.store import ExportStore
+from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
+from airflow_provider_scrapingpros.models import Run
+from tests.conftest import DEV_TOKEN
+
+LOG = logging.getLogger("tests.export")
+JOBS_ROUTE = "GET /v1/async/collections/{cid}/runs/{rid}/jobs"
+RESULT_ROUTE = "GET /v1/async/collections/{cid}/runs/{rid}/jobs/{jid}/result"
+RUN_ROUTE = "GET /v1/async/collections/{cid}/runs/{rid}"
+
+# One slot per outcome the issue lists; the rest of each block of 20 are plain successes.
+_HINTS = {
+    1: ("sp_status=404", None),
+    2: ("sp_captcha=1", None),
+    3: ("sp_fail=connection+reset", None),
+    4: ("sp_timeout=1", None),
+    5: ("sp_bytes=300000", None),  # over the 256 KB inline cap: needs /result
+    6: ("sp_binary=application/pdf", None),
+    7: ("sp_extractable=1", {"title": "css:h1"}),
+}
+
+
+def mixed_requests(n: int, prefix: str = "p", *, latency_ms: int | None = None) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        hint, extract = _HINTS.get(i % 20, ("", None))
+        query = "&".join(q for q in (hint, f"sp_latency_ms={latency_ms}" if latency_ms else "") if q)
+        item: dict[str, Any] = {"url": f"https://example.com/{prefix}/{i}" + (f"?{query}" if query else "")}
+        item["custom_id"] = f"{prefix}-{i:05d}"
+        if extract:
+            item["extract"] = extract
+        out.append(item)
+    return out
+
+
+def start_run(hook: ScrapingProsHook, items: list[dict[str, Any]], name: str = "export-test") -> tuple[str, str]:
+    collection = hook.create_collection(name, items)
+    return collection.id, hook.create_run(collection.id).run_id
+
+
+def wait_terminal(hook: ScrapingProsHook, cid: str, rid: str, timeout: float = 60) -> Run:
+    deadline = time.monotonic() + timeout
+    while not (run := hook.get_run(cid, rid)).is_terminal:
+        assert time.monotonic() < deadline, f"run {rid} still {run.status} after {timeout}s"
+        time.sleep(0.05)
+    return run
+
+
+def make_run(hook: ScrapingProsHook, items: list[dict[str, Any]]) -> tuple[str, str, Run]:
+    cid, rid = start_run(hook, items)
+    return cid, rid, wait_terminal(hook, cid, rid)
+
+
+def body_bytes(result: dict[str, Any]) -> bytes | None:
+    if result.get("body_base64") is not None:
+        return base64.b64decode(result["body_base64"])
+    for field in ("html", "markdown"):
+        if result.get(field) is not None:
+            return str(result[field]).encode("utf-8")
+    return None
+
+
+def ground_truth(base_url: str, cid: str, rid: str) -> dict[str, dict[str, Any]]:
+    """Every job of the run with the sha256 of its body, read with plain `requests`."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {DEV_TOKEN}"
+    run_url = f"{base_url}/v1/async/collections/{cid}/runs/{rid}"
+    jobs: dict[str, dict[str, Any]] = {}
+    cursor = None
+    while True:
+        params = {"limit": "100", "include_results": "true", **({"cursor": cursor} if cursor else {})}
+        page = session.get(f"{run_url}/jobs", params=params, timeout=30).json()
+        for job in page["items"]:
+            result = job.get("result")
+            if job["status"] == "completed" and result is None:
+                result = session.get(f"{run_url}/jobs/{job['job_public_id']}/result", timeout=30).json()
+            body = body_bytes(result) if result else None
+            job["body_sha256"] = hashlib.sha256(body).hexdigest() if body is not None else None
+            job["body_size"] = len(body) if body is not None else 0
+            job["extracted_data"] = (result or {}).get("extracted_data")
+            job.pop("result", None)
+            jobs[job["job_public_id"]] = job
+        if not page["has_more"]:
+            return jobs
+        cursor = page["cursor_next"]
+
+
+def tree(root: ObjectStoragePath) -> dict[str, str]:
+    """Relative key -> sha256 of every object under `root`."""
+    fs, base = root.fs, str(root.path).rstrip("/")
+    fs.invalidate_cache(base)
+    try:
+        found = fs.find(base)
+    except FileNotFoundError:
+        return {}
+    return {p[len(base) + 1 :]: hashlib.sha256(fs.cat_file(p)).hexdigest() for p in found}
+
+
+def engine(
+    hook: ScrapingProsHook,
+    root: ObjectStoragePath,
+    cid: str,
+    rid: str,
+    *,
+    store: ExportStore | None = None,
+    on_expired: str = "record",
+    segment_size: int = 500,
+    **options: Any,
+) -> ExportEngine:
+    return ExportEngine(
+        hook,
+        store or ExportStore(root),
+        cid,
+        rid,
+        ExportOptions(**options),
+        on_expired=on_expired,
+        segment_size=segment_size,
+        log=LOG,
+    )
+
+
+def export(hook: ScrapingProsHook, root: ObjectStoragePath, cid: str, rid: str, **kwargs: Any) -> PassOutcome:
+    return engine(hook, root, cid, rid, **kwargs).run_pass(follow=False)
+
+
+def read_manifest(root: ObjectStoragePath) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in (root / "_manifest.jsonl").read_text().splitlines()]
