@@ -5,7 +5,9 @@ Progress is logged at most every `interval` seconds (and once at the end), never
 
 Retention: bodies live 48 h after each job's `completed_at` (contract §9). Jobs are exported in
 `completed_at` order, so the first job of a pass has the earliest deadline of everything not yet
-exported; one line tells the user how much time is left (or that some bodies are already gone).
+exported; one line tells the user how much time is left by the worker's clock. The API's own
+verdict comes with the first expired body (its typed 404 carries the age the server computed), so
+a skewed worker clock cannot hide that bodies are already gone.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .content import Fetched
 
 RETENTION = timedelta(hours=48)
 Log = logging.Logger | logging.LoggerAdapter[Any] | Any
@@ -95,3 +100,14 @@ def log_retention(log: Log, earliest_completed_at: datetime | None, now: datetim
             earliest_completed_at.isoformat(),
             48 - left,
         )
+
+
+def log_expired(log: Log, first: Fetched) -> None:
+    age = f"{first.age_hours:.1f} h" if first.age_hours is not None else "over 48 h"
+    log.warning(
+        "Retention: the body of job %s (completed %s) is gone, %s after completion by the API's clock. "
+        "Jobs like it are recorded as `expired`; export sooner after runs finish.",
+        first.job.job_public_id,
+        first.job.completed_at.isoformat() if first.job.completed_at else "?",
+        age,
+    )

@@ -22,7 +22,7 @@ from .errors import ExportExpiredError, ExportIncompleteError
 from .keys import KeyAllocator
 from .layouts import FilesLayout, JsonlLayout
 from .parts import PartWriter
-from .progress import Progress, log_retention
+from .progress import Progress, log_expired, log_retention
 from .state import MANIFEST_KEY, STATE_DIR, SUCCESS_KEY, ResumeState, piece_key
 from .store import sha256_of_stream
 
@@ -84,6 +84,8 @@ class ExportSession:
                 log_retention(self.e.log, fetched.job.completed_at)
                 first = False
             if fetched.state == "expired":
+                if self.state.expired_max_age is None:
+                    log_expired(self.e.log, fetched)
                 self.state.note_expired_age(fetched.age_hours)
             entry, objects = self.layout.add(fetched)
             for key, data in objects:

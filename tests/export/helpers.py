@@ -49,7 +49,9 @@ def mixed_requests(n: int, prefix: str = "p", *, latency_ms: int | None = None) 
     return out
 
 
-def start_run(hook: ScrapingProsHook, items: list[dict[str, Any]], name: str = "export-test") -> tuple[str, str]:
+def start_run(
+    hook: ScrapingProsHook, items: list[dict[str, Any]], name: str = "export-test"
+) -> tuple[str, str]:
     collection = hook.create_collection(name, items)
     return collection.id, hook.create_run(collection.id).run_id
 

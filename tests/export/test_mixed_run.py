@@ -52,7 +52,9 @@ def mixed(sandbox: Sandbox, api_env: None) -> Iterator[dict[str, Any]]:
 def _export_counted(sandbox: Sandbox, mixed: dict[str, Any], root: ObjectStoragePath, **options: Any) -> Any:
     sandbox.control.clear_requests()
     store = ExportStore(root)
-    outcome = engine(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(follow=False)
+    outcome = engine(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(
+        follow=False
+    )
     counts = sandbox.control.counts()["by_route"]
     # ⌈N/100⌉ pages + one /result per oversize body + one run poll; nothing per job.
     assert counts == {JOBS_ROUTE: math.ceil(N / 100), RESULT_ROUTE: OVERSIZE, RUN_ROUTE: 1}
@@ -81,7 +83,14 @@ def _check_manifest(manifest: list[dict[str, Any]], truth: dict[str, dict[str, A
 def _check_success_marker(root: ObjectStoragePath, summary: dict[str, Any], rid: str) -> None:
     marker = json.loads((root / "_SUCCESS.json").read_text())
     figures = {k: marker[k] for k in ("jobs", "exported", "failed", "expired", "lost", "successful")}
-    assert figures == {"jobs": N, "exported": 1800, "failed": 200, "expired": 0, "lost": 0, "successful": 1600}
+    assert figures == {
+        "jobs": N,
+        "exported": 1800,
+        "failed": 200,
+        "expired": 0,
+        "lost": 0,
+        "successful": 1600,
+    }
     assert (marker["run_id"], marker["success_criterion"], marker["run_status"]) == (
         rid,
         "content_success_v1",
@@ -92,11 +101,15 @@ def _check_success_marker(root: ObjectStoragePath, summary: dict[str, Any], rid:
     assert summary["bytes"] == marker["bytes"] and summary["objects"] == marker["objects"]
 
 
-def _rerun_writes_nothing(sandbox: Sandbox, mixed: dict[str, Any], root: ObjectStoragePath, **options: Any) -> Any:
+def _rerun_writes_nothing(
+    sandbox: Sandbox, mixed: dict[str, Any], root: ObjectStoragePath, **options: Any
+) -> Any:
     before = tree(root)
     sandbox.control.clear_requests()
     store = ExportStore(root)
-    again = engine(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(follow=False)
+    again = engine(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(
+        follow=False
+    )
     assert store.writes == 0 and sandbox.control.counts()["total"] == 0
     assert tree(root) == before
     return again.summary

@@ -59,8 +59,15 @@ class RecordingStore(ExportStore):
             raise Crash(f"torn write of {key}")
         return super().put(key, data)
 
-    def put_file(self, key: str, local: Path, size: int | None = None, sha256: str | None = None, *,
-                 verify: bool = False) -> bool:
+    def put_file(
+        self,
+        key: str,
+        local: Path,
+        size: int | None = None,
+        sha256: str | None = None,
+        *,
+        verify: bool = False,
+    ) -> bool:
         if verify and size is not None and sha256 is not None and self.matches(key, size, sha256):
             return False
         if self._check(key):
@@ -143,14 +150,16 @@ def test_torn_writes_are_redone(layout: str, small_run: Any, clean: dict[str, An
     (size/sha256) and rewrites it, including a torn segment of the resume state."""
     hook, cid, rid = small_run
     sequence = clean[layout]["sequence"]
-    torn_points = [sequence.index(next(k for k in sequence if k.startswith(p))) + 1
-                   for p in ("_export/segments", "part-" if layout == "jsonl" else "r-", "_manifest")]
+    torn_points = [
+        sequence.index(next(k for k in sequence if k.startswith(p))) + 1
+        for p in ("_export/segments", "part-" if layout == "jsonl" else "r-", "_manifest")
+    ]
     for crash_at in torn_points:
         root = ObjectStoragePath(f"file://{tmp_path}/{crash_at}")
         with pytest.raises(Crash):
-            engine(hook, root, cid, rid, store=RecordingStore(root, crash_at, torn=True), **OPTIONS[layout]).run_pass(
-                follow=False
-            )
+            engine(
+                hook, root, cid, rid, store=RecordingStore(root, crash_at, torn=True), **OPTIONS[layout]
+            ).run_pass(follow=False)
         engine(hook, root, cid, rid, **OPTIONS[layout]).run_pass(follow=False)
         assert tree(root) == clean[layout]["tree"], sequence[crash_at - 1]
 
@@ -177,8 +186,13 @@ def test_sigkill_of_the_worker_then_retry(small_run: Any, clean: dict[str, Any],
         engine(ScrapingProsHook(), root, "{cid}", "{rid}", store=Dying(root), layout="files",
                segment_size=25).run_pass(follow=False)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2], env=os.environ.copy(),
-                          capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parents[2],
+        env=os.environ.copy(),
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     partial = tree(root)
     assert "_SUCCESS.json" not in partial and any(k.startswith("_export/segments") for k in partial)
