@@ -114,10 +114,14 @@ class ScrapingProsExportResultsOperator(ScrapingProsTaskMixin, BaseOperator):
             if wake.deadline == "execution_timeout":
                 from airflow.sdk.exceptions import AirflowTaskTimeout
 
-                raise AirflowTaskTimeout(f"{wake.message} A retry resumes the export where it stopped.")
+                raise AirflowTaskTimeout(
+                    f"{wake.message.rstrip('.')}. A retry resumes the export where it stopped."
+                )
             raise ScrapingProsWaitTimeoutError(wake.message, deadline=wake.deadline)
         if wake.status == "error":
-            raise ScrapingProsError(f"{wake.message} A retry resumes the export where it stopped.")
+            raise ScrapingProsError(
+                f"{wake.message.rstrip('.')}. A retry resumes the export where it stopped."
+            )
         return self._export_pass(context)
 
     # ------------------------------------------------------------------------------------------

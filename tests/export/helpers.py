@@ -69,6 +69,24 @@ def make_run(hook: ScrapingProsHook, items: list[dict[str, Any]]) -> tuple[str, 
     return cid, rid, wait_terminal(hook, cid, rid)
 
 
+def make_aged_run(sb: Any, hook: ScrapingProsHook, n: int) -> dict[str, Any]:
+    """On a manual-clock sandbox: even jobs complete 49 h before odd ones, so at export time the
+    bodies of even jobs are past the 48 h retention. Some bodies are over the inline cap."""
+    hours_49 = 49 * 3600
+    items = []
+    for i in range(n):
+        latency = 1000 if i % 2 == 0 else hours_49 * 1000
+        size = "&sp_bytes=300000" if i % 10 in (0, 1) else ""
+        items.append(
+            {"url": f"https://example.com/aged/{i}?sp_latency_ms={latency}{size}", "custom_id": f"a-{i:02d}"}
+        )
+    cid, rid = start_run(hook, items)
+    sb.control.advance(10)
+    sb.control.advance(hours_49)
+    assert hook.get_run(cid, rid).status == "completed"
+    return {"hook": hook, "cid": cid, "rid": rid, "truth": ground_truth(sb.base_url, cid, rid)}
+
+
 def body_bytes(result: dict[str, Any]) -> bytes | None:
     if result.get("body_base64") is not None:
         return base64.b64decode(result["body_base64"])

@@ -17,7 +17,9 @@ FAULTS = {
 }
 
 
-def test_faulty_api_gives_identical_outputs(sp: SandboxControl, hook: ScrapingProsHook, tmp_path: Path) -> None:
+def test_faulty_api_gives_identical_outputs(
+    sp: SandboxControl, hook: ScrapingProsHook, tmp_path: Path
+) -> None:
     cid, rid, _ = make_run(hook, mixed_requests(400, "f"))
     clean = ObjectStoragePath(f"file://{tmp_path}/clean")
     export(hook, clean, cid, rid, layout="jsonl", part_max_records=100)

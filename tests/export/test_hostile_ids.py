@@ -15,7 +15,7 @@ from airflow_provider_scrapingpros.exceptions import ScrapingProsValidationError
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from tests.export.conftest import S3_CONN_ID
-from tests.export.helpers import export, ground_truth, read_manifest, start_run, tree, wait_terminal
+from tests.export.helpers import export, ground_truth, read_manifest, tree, wait_terminal
 
 HOSTILE = [
     "../../etc/passwd",
@@ -51,7 +51,9 @@ def hostile_run(sp: SandboxControl, hook: ScrapingProsHook, sandbox: Any) -> dic
     # A 300-character id never reaches a run (the API's limit is 255; keys.slugify copes anyway,
     # see test_keys): the hook refuses it before sending.
     with pytest.raises(ScrapingProsValidationError, match=r"requests\.1\.custom_id"):
-        hook.create_collection("hostile", [items[0], {"url": "https://example.com/h/long", "custom_id": "y" * 300}])
+        hook.create_collection(
+            "hostile", [items[0], {"url": "https://example.com/h/long", "custom_id": "y" * 300}]
+        )
     created = hook.create_collection("hostile", items)
     assert created.invalid_items == [] and created.duplicates_skipped == 0
     rid = hook.create_run(created.id).run_id
@@ -75,7 +77,9 @@ def _check_keys(manifest: list[dict[str, Any]], objects: dict[str, str], truth: 
     assert by_id["x" * 255] != "x" * 255 + ".html"  # long ids are shortened (and hashed)
 
 
-def test_hostile_ids_on_local_storage(hostile_run: dict[str, Any], hook: ScrapingProsHook, tmp_path: Path) -> None:
+def test_hostile_ids_on_local_storage(
+    hostile_run: dict[str, Any], hook: ScrapingProsHook, tmp_path: Path
+) -> None:
     dest = tmp_path / "inside" / "dest"
     root = ObjectStoragePath(f"file://{dest}")
     export(hook, root, hostile_run["cid"], hostile_run["rid"])

@@ -4,7 +4,9 @@ count, and a rerun that writes nothing. One run serves both layouts (same jobs, 
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -169,11 +171,7 @@ def test_jsonl_layout_on_s3(sandbox: Sandbox, mixed: dict[str, Any], make_bucket
         assert record["_at"] == (entry["key"], entry["line"])
         body = (record["content"] or "").encode() if record["content_base64"] is None else None
         if body is None:
-            import base64
-
             body = base64.b64decode(record["content_base64"])
-        import hashlib
-
         assert hashlib.sha256(body).hexdigest() == job["body_sha256"] == record["sha256"]
         assert record["job"]["job_public_id"] == entry["job_id"]
         assert record["extracted_data"] == job["extracted_data"]

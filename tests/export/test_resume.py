@@ -6,6 +6,7 @@ own write sequence: each kind of object, each segment commit and the writes arou
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -20,7 +21,6 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_scrapingpros.export.store import ExportStore
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from tests.export.helpers import engine, make_run, mixed_requests, tree
 
 N = 120
@@ -51,7 +51,7 @@ class RecordingStore(ExportStore):
         return self.torn and len(self.keys) == self.crash_at
 
     def put(self, key: str, data: bytes, *, verify: bool = False) -> bool:
-        if verify and self.matches(key, len(data), __import__("hashlib").sha256(data).hexdigest()):
+        if verify and self.matches(key, len(data), hashlib.sha256(data).hexdigest()):
             return False
         if self._check(key):
             self._parent(key)

@@ -16,29 +16,15 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_scrapingpros.export.errors import ExportExpiredError
 from airflow_provider_scrapingpros.export.store import ExportStore
 from airflow_provider_scrapingpros.sandbox import Sandbox
-from tests.export.helpers import engine, export, ground_truth, read_manifest, start_run, tree
+from tests.export.helpers import engine, export, make_aged_run, read_manifest, tree
 
-HOURS_49 = 49 * 3600
 N = 40
 
 
 @pytest.fixture
 def aged_run(sandbox_factory: Callable[..., Sandbox], hook_for: Callable[[Sandbox], Any]) -> dict[str, Any]:
     sb = sandbox_factory(clock="manual", time_scale=1.0, worker_timeout=200_000)
-    hook = hook_for(sb)
-    items = []
-    for i in range(N):
-        latency = 1000 if i % 2 == 0 else HOURS_49 * 1000  # even jobs finish 49 h before odd ones
-        size = "&sp_bytes=300000" if i % 10 in (0, 1) else ""  # some bodies only /result can give
-        items.append(
-            {"url": f"https://example.com/aged/{i}?sp_latency_ms={latency}{size}", "custom_id": f"a-{i:02d}"}
-        )
-    cid, rid = start_run(hook, items)
-    sb.control.advance(10)
-    sb.control.advance(HOURS_49)
-    assert hook.get_run(cid, rid).status == "completed"
-    truth = ground_truth(sb.base_url, cid, rid)
-    return {"hook": hook, "cid": cid, "rid": rid, "truth": truth}
+    return make_aged_run(sb, hook_for(sb), N)
 
 
 def _check_written(root: ObjectStoragePath, run: dict[str, Any]) -> list[dict[str, Any]]:
