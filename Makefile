@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv test lint unit demo bench sandbox clean constraints
+.PHONY: venv test lint unit demo bench sandbox standalone clean constraints
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ unit: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test: lint unit
+
+# One deferrable DAG under a real scheduler + triggerer (airflow standalone on loopback).
+standalone: $(STAMP)
+	$(PY) -m tests.standalone.lane
 
 demo: $(STAMP)
 	$(PY) -m airflow_provider_scrapingpros.demo

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .exceptions import ScrapingProsWaitTimeoutError
 from .operators._base import ScrapingProsTaskMixin
@@ -25,7 +25,9 @@ class RunWaitMixin(ScrapingProsTaskMixin):
     execution_timeout: timedelta | None
     log: Any
 
-    def defer(self, **kwargs: Any) -> Any: ...  # provided by BaseOperator
+    if TYPE_CHECKING:  # provided by BaseOperator; a real stub here would shadow it in the MRO
+
+        def defer(self, **kwargs: Any) -> NoReturn: ...
 
     def _deadlines(self, context: Any, wait_timeout: float | None) -> Deadlines:
         now = time.time()

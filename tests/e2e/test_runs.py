@@ -47,10 +47,16 @@ def without_ids(result: dict[str, Any]) -> dict[str, Any]:
 def test_deferrable_and_sync_runs_return_identical_xcom(sp_conn: SandboxControl, xcom: Any) -> None:
     results = {}
     for mode in ("deferrable", "sync"):
-        dag_run = run_dag(f"sp_create_run_{mode}", {"name": f"daily-{mode}", "requests": mixed_urls(8, 1, 1)})
+        # 20 s simulated fetches (0.2 s real): still running at the first check, so the task must wait
+        urls = mixed_urls(8, 1, 1, latency_ms=20_000)
+        dag_run = run_dag(f"sp_create_run_{mode}", {"name": f"daily-{mode}", "requests": urls})
         assert task_states(dag_run) == {"create": "success", "run": "success", "summarize": "success"}
         results[mode] = xcom(dag_run, "run")
         assert set(results[mode]) == RESULT_KEYS
+        (run_ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "run"]
+        # only the deferrable task went through the triggerer (dag.test runs the trigger inline)
+        assert (run_ti.trigger_id is not None) is (mode == "deferrable")
+        assert xcom(dag_run, "run", key="_link_ScrapingProsRunLink") == results[mode]["run_url"]
         assert xcom(dag_run, "summarize") == {
             "run_id": results[mode]["run_id"],
             "outcome": "partial",

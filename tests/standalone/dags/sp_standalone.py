@@ -1,0 +1,23 @@
+"""A deferrable DAG for the real scheduler + triggerer lane (tests/standalone/lane.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_scrapingpros.operators.collections import (
+    ScrapingProsCreateCollectionOperator,
+    ScrapingProsRunCollectionOperator,
+)
+
+with DAG(dag_id="sp_standalone", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    create = ScrapingProsCreateCollectionOperator(
+        task_id="create",
+        name="standalone-lane",
+        # 50 s simulated latency at time_scale 0.02: ~1 s of real time, long enough to defer
+        requests=[f"https://example.com/page/{i}?sp_latency_ms=50000" for i in range(20)],
+    )
+    ScrapingProsRunCollectionOperator(
+        task_id="run", collection_id=create.output, deferrable=True, poll_interval=1.0
+    )

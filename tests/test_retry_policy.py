@@ -1,0 +1,57 @@
+"""Airflow 3.3's RetryPolicy for ScrapingPros errors (absent on 3.1/3.2, where plain retries apply)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from airflow_provider_scrapingpros import exceptions as exc
+from airflow_provider_scrapingpros.retry_policy import HAVE_RETRY_POLICY, default_retry_policy
+
+pytestmark = pytest.mark.skipif(not HAVE_RETRY_POLICY, reason="RetryPolicy arrived in Airflow 3.3")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        exc.ScrapingProsAuthError("bad token"),
+        exc.ScrapingProsValidationError("bad field"),
+        exc.ScrapingProsQuotaError("quota"),
+        exc.ScrapingProsInputError("bad input"),
+        exc.ScrapingProsProxyNotApprovedError("country"),
+    ],
+)
+def test_errors_a_retry_cannot_fix_fail_at_once(error: Exception) -> None:
+    from airflow.sdk.definitions.retry_policy import RetryAction
+
+    decision = default_retry_policy().evaluate(error, try_number=1, max_tries=3)
+    assert decision.action is RetryAction.FAIL
+    assert decision.reason == f"{type(error).__name__} is not fixed by retrying"
+
+
+def test_rate_limit_retries_after_the_servers_delay() -> None:
+    from airflow.sdk.definitions.retry_policy import RetryAction
+
+    decision = default_retry_policy().evaluate(exc.ScrapingProsRateLimitError("slow", retry_after=42), 1, 3)
+    assert (decision.action, decision.retry_delay) == (RetryAction.RETRY, timedelta(seconds=42))
+
+
+def test_other_errors_use_the_tasks_retries() -> None:
+    from airflow.sdk.definitions.retry_policy import RetryAction
+
+    decision = default_retry_policy().evaluate(exc.ScrapingProsServerError("502"), 1, 3)
+    assert decision.action is RetryAction.DEFAULT
+
+
+def test_operators_get_the_policy_unless_given_one() -> None:
+    from airflow_provider_scrapingpros.operators.collections import ScrapingProsRunCollectionOperator
+
+    assert type(ScrapingProsRunCollectionOperator(task_id="r", collection_id="c").retry_policy).__name__ == (
+        "ScrapingProsRetryPolicy"
+    )
+    custom = default_retry_policy()
+    assert (
+        ScrapingProsRunCollectionOperator(task_id="s", collection_id="c", retry_policy=custom).retry_policy
+        is custom
+    )
