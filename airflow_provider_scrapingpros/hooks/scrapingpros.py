@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import httpx
 import requests
 from airflow.sdk import BaseHook
+from airflow.sdk import log as airflow_sdk_log
 from airflow.sdk.log import mask_secret
 from typing_extensions import Unpack
 
@@ -49,10 +50,8 @@ from ..transport import AsyncTransport, SyncTransport, new_async_client
 from ..webhooks import verify
 from ..wire import Flow
 
-try:  # Airflow >= 3.2: the async variant avoids a deadlock with the supervisor's channel
-    from airflow.sdk.log import amask_secret as _amask_secret
-except ImportError:  # Airflow 3.1
-    _amask_secret = None  # type: ignore[assignment]
+# Airflow >= 3.2 has an async variant (it avoids a deadlock on the supervisor's channel); 3.1 does not.
+_amask_secret: Any = getattr(airflow_sdk_log, "amask_secret", None)
 
 T = TypeVar("T")
 # Per asyncio task (context): hook id -> the pooled client of its enclosing `async_session()`.

@@ -96,3 +96,19 @@ def test_defaults_and_overrides(set_conn: Any) -> None:
     assert settings.webhook_secret == "whsec_x"
     assert hook.run_url("c", "r") == "https://api.scrapingpros.com/v1/async/collections/c/runs/r"
     assert "whsec_x" not in repr(settings) and DEV_TOKEN not in repr(settings)
+
+
+def test_token_is_registered_with_airflows_secrets_masker(
+    set_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.log import redact
+
+    sync_token, async_token = "sp_mask_probe_sync_7f3a", "sp_mask_probe_async_9c1e"
+    assert redact(f"a {sync_token} b {async_token}") == f"a {sync_token} b {async_token}"
+    set_conn("http://127.0.0.1:1", password=sync_token)
+    ScrapingProsHook().core  # noqa: B018 - loading the connection is the point
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SP_ASYNC", f'{{"conn_type": "scrapingpros", "password": "{async_token}"}}'
+    )
+    asyncio.run(ScrapingProsHook("sp_async").acore())
+    assert redact(f"a {sync_token} b {async_token}") == "a *** b ***"

@@ -120,9 +120,7 @@ def test_async_twins_round_trip_without_blocking_the_loop(
     assert sp.stats()["collections"] == 0
 
 
-def test_large_pages_are_parsed_off_the_loop(
-    sp: Any, set_conn: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_large_pages_do_not_hold_the_loop(sp: Any, set_conn: Any, caplog: pytest.LogCaptureFixture) -> None:
     """A page of inline bodies is megabytes of JSON; parsing it must not hold the loop."""
     set_conn(sp.base_url)
     hook = ScrapingProsHook()
