@@ -139,8 +139,8 @@ class FlowEngine:
     def create_run_flow(self, request: ApiRequest, collection_id: str) -> Flow[Run]:
         attempt = 0
         while True:
-            started = time.time()
-            result = yield from self._attempt(request)
+            sent_at: list[float] = []
+            result = yield from self._attempt(request, sent_at)
             outcome = outcome_of(result)
             decision = self._decide(request, outcome, attempt)
             if isinstance(result, ApiResponse) and decision.action is Action.DONE:
@@ -156,14 +156,15 @@ class FlowEngine:
             )
             yield Sleep(decision.delay)
             lookups = 2 if outcome.failure is Failure.TIMEOUT else 1
-            run = yield from self._find_run_since(collection_id, started, lookups)
+            run = yield from self._find_run_since(collection_id, sent_at[0], lookups)
             if run is not None:
                 log.info("Run %s was created by the unanswered attempt; using it.", run.run_id)
                 return CLAIMED_RUNS.claim(run)
             log.info("No run was created by the unanswered attempt: sending POST %s again.", request.path)
             attempt += 1
 
-    def _attempt(self, request: ApiRequest) -> Steps[Result]:
+    def _attempt(self, request: ApiRequest, sent_at: list[float] | None = None) -> Steps[Result]:
+        """One send, after waiting for the rate budget; `sent_at` receives the time it left."""
         budget = self.budget
         while (wait := budget.reserve()) > 0:
             cap = self.settings.retry.retry_after_cap
@@ -179,6 +180,8 @@ class FlowEngine:
                 )
             yield Sleep(wait)
         result: Result | None = None
+        if sent_at is not None:
+            sent_at.append(time.time())
         try:
             result = yield Send(request)
         finally:  # also when the flow is abandoned mid-send (a cancelled task)
