@@ -15,7 +15,12 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="sp-airflow-home-"))
 os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent / "dags"))
+# dag.test() needs DAG files inside DAGS_FOLDER: link the test DAGs and the shipped examples into one.
+_DAGS = _AIRFLOW_HOME / "dags"
+_DAGS.mkdir()
+(_DAGS / "tests").symlink_to(Path(__file__).parent / "dags", target_is_directory=True)
+(_DAGS / "examples").symlink_to(Path(__file__).parent.parent / "example_dags", target_is_directory=True)
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_DAGS))
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME}/airflow.db")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

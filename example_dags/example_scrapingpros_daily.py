@@ -1,0 +1,62 @@
+"""Daily product scrape: the whole job in three steps, the way the business describes it.
+
+1. **Upsert today's collection** from the URL list shipped beside this file (one collection per day,
+   named by the logical date; a retry reuses it).
+2. **Scrape** it, waiting in the triggerer rather than a worker slot; fail if more than half of the
+   pages could not be fetched.
+3. **Export** every result to object storage under the day's folder before the API forgets the
+   bodies (48 h), with a manifest; the export's figures ride on the `scrapingpros_daily_products`
+   Asset so downstream DAGs start when the data has landed.
+
+Where results go: the Airflow Variable `scrapingpros_export_root` (e.g. `s3://my-bucket/scrapes`,
+with `storage_conn_id` set to your AWS connection), default `file:///tmp/scrapingpros-exports`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import DAG, Asset
+
+from airflow_provider_scrapingpros.operators.collections import (
+    ScrapingProsCreateCollectionOperator,
+    ScrapingProsRunCollectionOperator,
+)
+from airflow_provider_scrapingpros.operators.export import ScrapingProsExportResultsOperator
+
+URL_LIST = Path(__file__).parent / "data" / "daily_products.csv"  # read by the task, not at parse time
+EXPORT_ROOT = "{{ var.value.get('scrapingpros_export_root', 'file:///tmp/scrapingpros-exports') }}"
+DAILY_EXPORT = Asset("scrapingpros_daily_products")
+
+with DAG(
+    dag_id="example_scrapingpros_daily",
+    schedule="@daily",
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    tags=["scrapingpros", "example"],
+    doc_md=__doc__,
+):
+    collection = ScrapingProsCreateCollectionOperator(
+        task_id="upsert_collection",
+        name="daily-products-{{ ds }}",
+        requests=str(URL_LIST),
+    )
+    scrape = ScrapingProsRunCollectionOperator(
+        task_id="scrape",
+        collection_id=collection.output,
+        deferrable=True,
+        timeout=timedelta(hours=6),
+        max_failed_ratio=0.5,
+    )
+    ScrapingProsExportResultsOperator(
+        task_id="export_results",
+        collection_id=collection.output,
+        run_id="{{ ti.xcom_pull(task_ids='scrape')['run_id'] }}",
+        # one folder per scraping run, so re-running a day never mixes two runs' results
+        destination=EXPORT_ROOT + "/daily/{{ ds }}/run={{ ti.xcom_pull(task_ids='scrape')['run_id'] }}/",
+        layout="files",
+        on_expired="fail",
+        outlets=[DAILY_EXPORT],
+    )
