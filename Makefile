@@ -21,8 +21,8 @@ $(STAMP): $(CONSTRAINTS) pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check airflow_provider_scrapingpros tests bench example_dags
-	$(VENV)/bin/ruff format --check airflow_provider_scrapingpros tests bench example_dags
+	$(VENV)/bin/ruff check airflow_provider_scrapingpros tests bench example_dags scripts
+	$(VENV)/bin/ruff format --check airflow_provider_scrapingpros tests bench example_dags scripts
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
@@ -35,7 +35,7 @@ standalone: $(STAMP)
 	$(PY) -m tests.standalone.lane
 
 demo: $(STAMP)
-	$(PY) -m airflow_provider_scrapingpros.demo
+	$(PY) scripts/demo.py
 
 bench: $(STAMP)
 	$(PY) -m bench
