@@ -62,6 +62,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_scrapingpros.operators.collections",
                     "airflow_provider_scrapingpros.operators.export",
+                    "airflow_provider_scrapingpros.operators.scrape",
                 ],
             }
         ],
@@ -74,7 +75,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "ScrapingPros",
-                "python-modules": ["airflow_provider_scrapingpros.triggers.scrapingpros"],
+                "python-modules": [
+                    "airflow_provider_scrapingpros.triggers.scrapingpros",
+                    "airflow_provider_scrapingpros.triggers.export",
+                ],
             }
         ],
         "integrations": [
