@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .content import Body, ExportOptions, Fetched, body_of, dumps, manifest_line, metadata, screenshot_of
+from .content import (
+    Body,
+    ExportOptions,
+    Fetched,
+    body_of,
+    dumps,
+    json_line,
+    manifest_line,
+    metadata,
+    screenshot_of,
+)
 from .keys import KeyAllocator
 from .parts import PartWriter
 
@@ -90,7 +100,7 @@ class JsonlLayout:
         body = body_of(fetched.result) if "content" in include else None
         record = self._record(fetched, body)
         key = self.parts.key
-        line = self.parts.add((dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+        line = self.parts.add(json_line(record))
         return manifest_line(fetched, key=key, line=line, body=body, objects=[key]), []
 
     def _record(self, fetched: Fetched, body: Body | None) -> dict[str, Any]:

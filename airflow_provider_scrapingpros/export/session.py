@@ -3,17 +3,15 @@
 A session turns fetched jobs into objects and manifest lines, keeps writes to storage in flight on
 a bounded pool (at most `workers * 4` objects waiting: memory stays flat), and commits segments:
 `files` every 500 jobs, `jsonl` whenever a part closes. Before a segment is committed every write
-it covers has finished (`_barrier`), which is what lets a retry trust committed segments.
+it covers has finished (`BatchWriter.barrier`), which is what lets a retry trust committed segments.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from threading import BoundedSemaphore
 from typing import TYPE_CHECKING, Any
 
 from ..models import Run
@@ -25,6 +23,7 @@ from .parts import PartWriter
 from .progress import Progress, log_expired, log_retention
 from .state import MANIFEST_KEY, STATE_DIR, SUCCESS_KEY, ResumeState, piece_key
 from .store import sha256_of_stream
+from .writer import BatchWriter
 
 if TYPE_CHECKING:
     from .engine import ExportEngine
@@ -47,9 +46,7 @@ class ExportSession:
         self.lines: list[dict[str, Any]] = []
         # An interrupted attempt may have stored the batch after the last segment: verify it.
         self.verify_objects = self.verify_part = resumed
-        self.pool = ThreadPoolExecutor(engine.workers, thread_name_prefix="sp-export-write")
-        self.slots = BoundedSemaphore(engine.workers * 4)
-        self.writes: list[Future[bool]] = []
+        self.writer = BatchWriter(self.store)
         self.progress = Progress(
             engine.log,
             run_id=engine.run_id,
@@ -89,7 +86,7 @@ class ExportSession:
                 self.state.note_expired_age(fetched.age_hours)
             entry, objects = self.layout.add(fetched)
             for key, data in objects:
-                self._write(key, data)
+                self.writer.add(key, data, verify=self.verify_objects)
             self.state.record(entry)
             self.lines.append(entry)
             self.progress.add(1, entry["bytes"])
@@ -141,21 +138,10 @@ class ExportSession:
         return self.e.summary(doc)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.writer.close()
         self.parts.close()
 
     # ------------------------------------------------------------------------------ internals
-    def _write(self, key: str, data: bytes) -> None:
-        self.slots.acquire()  # bounds the bytes waiting for storage
-        future = self.pool.submit(self.store.put, key, data, verify=self.verify_objects)
-        future.add_done_callback(lambda _: self.slots.release())
-        self.writes.append(future)
-
-    def _barrier(self) -> None:
-        for future in self.writes:
-            future.result()
-        self.writes.clear()
-
     def _close_part(self) -> None:
         local, size, sha = self.parts.finish()
         self.store.put_file(self.parts.key, local, size, sha, verify=self.verify_part)
@@ -173,7 +159,7 @@ class ExportSession:
         self._commit(piece)
 
     def _commit(self, piece: str | None = None) -> None:
-        self._barrier()
+        self.writer.barrier()
         if not self.lines:
             return
         self.state.part = {"index": self.parts.index, "records": self.parts.records, "bytes": self.parts.size}

@@ -21,6 +21,7 @@ is shared and locked. Memory: at most one page ahead plus `window` results are h
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,10 +37,11 @@ PAGE_SIZE = 100
 _STATUS_FILTER = ",".join(sorted(TERMINAL_JOB_STATUSES))
 
 
-def _done(value: Fetched) -> Future[Fetched]:
-    future: Future[Fetched] = Future()
-    future.set_result(value)
-    return future
+Pending = Fetched | Future[Fetched]  # most jobs are ready at once: no Future for them
+
+
+def _ready(item: Pending) -> Fetched:
+    return item.result() if isinstance(item, Future) else item
 
 
 class ResultSource:
@@ -66,7 +68,8 @@ class ResultSource:
         window = 2 * PAGE_SIZE
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sp-export") as pool:
             page_future: Future[JobsPage] | None = pool.submit(self._page, None, after)
-            pending: deque[Future[Fetched]] = deque()
+            pending: deque[Pending] = deque()
+            handed = 0
             while page_future is not None:
                 page = page_future.result()
                 cursor = next_cursor(page)
@@ -77,9 +80,15 @@ class ResultSource:
                         continue
                     pending.append(self._resolve(job, pool))
                     while len(pending) > window:
-                        yield pending.popleft().result()
+                        yield _ready(pending.popleft())
+                        handed += 1
+                        if handed % 16 == 0 and page_future is not None and not page_future.done():
+                            # Let the fetch thread take the GIL as soon as its answer is in: the
+                            # next page request waits on it. Without this it can wait a whole
+                            # switch interval (5 ms) per page while we prepare objects.
+                            time.sleep(0)
             while pending:
-                yield pending.popleft().result()
+                yield _ready(pending.popleft())
 
     def _page(self, cursor: str | None, after: datetime | None) -> JobsPage:
         with self._lock:
@@ -97,13 +106,13 @@ class ResultSource:
         )
         return page
 
-    def _resolve(self, job: Job, pool: ThreadPoolExecutor) -> Future[Fetched]:
+    def _resolve(self, job: Job, pool: ThreadPoolExecutor) -> Pending:
         if job.status not in TERMINAL_JOB_STATUSES:  # the filter excludes them; fail closed anyway
             raise ValueError(f"Job {job.job_public_id} is {job.status!r} in a terminal-only listing.")
         if not wants_body(job, self.options):
-            return _done(Fetched(job, None, "failed", reason_of(job)))
+            return Fetched(job, None, "failed", reason_of(job))
         if job.result is not None:
-            return _done(Fetched(job, job.result, "exported", reason_of(job)))
+            return Fetched(job, job.result, "exported", reason_of(job))
         return pool.submit(self._fetch, job)
 
     def _fetch(self, job: Job) -> Fetched:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .content import STATES, dumps, parse_iso
+from .content import STATES, json_line, parse_iso
 from .keys import KeyAllocator
 from .layouts import stem_of
 from .store import ExportStore
@@ -114,9 +114,8 @@ class ResumeState:
             "piece": piece,
             "expired_max_age_hours": self.expired_max_age,
         }
-        text = "".join(dumps(item) + "\n" for item in [header, *lines])
         key = segment_key(first)
-        store.put(key, text.encode("utf-8"))
+        store.put(key, b"".join(json_line(item) for item in [header, *lines]))
         self.segments.append(key)
 
 

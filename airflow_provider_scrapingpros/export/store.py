@@ -22,6 +22,8 @@ from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
 
+from .content import sha256_hex
+
 _READ_CHUNK = 1024 * 1024
 _LOCAL_PROTOCOLS = ("", "file", "local")
 
@@ -59,12 +61,30 @@ class ExportStore:
     def put(self, key: str, data: bytes, *, verify: bool = False) -> bool:
         """Write `data` at `key`; with `verify`, skip when identical bytes are already there.
         Returns whether a write happened."""
-        if verify and self.matches(key, len(data), hashlib.sha256(data).hexdigest()):
+        if verify and self.matches(key, len(data), sha256_hex(data)):
             return False
         self._parent(key)
         self.fs.pipe_file(self._path(key), data)
         self._count()
         return True
+
+    def put_many(self, items: list[tuple[str, bytes]], *, verify: bool = False) -> int:
+        """Write a batch of small objects; returns how many were written. Async backends (S3, GCS…)
+        get one `pipe` call, which fsspec runs concurrently on its own event loop; others write
+        one by one (for a local disk that beats threads fighting over the GIL)."""
+        if verify:
+            items = [(k, d) for k, d in items if not self.matches(k, len(d), sha256_hex(d))]
+        for key, _ in items:
+            self._parent(key)
+        if getattr(self.fs, "async_impl", False):
+            self.fs.pipe({self._path(key): data for key, data in items})
+            for _ in items:
+                self._count()
+        else:
+            for key, data in items:
+                self.fs.pipe_file(self._path(key), data)
+                self._count()
+        return len(items)
 
     def put_file(
         self,

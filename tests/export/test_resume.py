@@ -59,6 +59,9 @@ class RecordingStore(ExportStore):
             raise Crash(f"torn write of {key}")
         return super().put(key, data)
 
+    def put_many(self, items: list[tuple[str, bytes]], *, verify: bool = False) -> int:
+        return sum(self.put(key, data, verify=verify) for key, data in items)
+
     def put_file(
         self,
         key: str,

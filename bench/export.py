@@ -1,0 +1,225 @@
+"""Export benchmark: our export operator's engine against the official SDK, side by side.
+
+One sandbox (its own process, so server and client do not share a GIL) serves one finished run of
+N jobs with 5,000-byte bodies (one 300 KB body in each block of 5,000 jobs, from job 2,500 on,
+which only `/result` can serve).
+On that run, interleaved, after one warm-up round (first writes to fresh disk pages are slow on
+some VMs), three rounds each, best time kept:
+
+* **SDK**: `SyncClient.iter_results(cid, rid)`, writing each result's body to its own file;
+* **ours**: `ExportEngine` (what `ScrapingProsExportResultsOperator` runs) on file://, in both
+  layouts (`files`: one file per result like the SDK loop; `jsonl`: gzip parts), with manifest
+  and `_SUCCESS.json`.
+
+Measured: API requests per exported result (sandbox request log), results/s, and our peak RSS
+exporting N_small vs N_large jobs, each in a fresh subprocess (`ru_maxrss`).
+Targets (issue 5): requests <= 1.05 x ceil(N/100) + run polls; throughput >= 2x the SDK; peak RSS
+ratio large/small <= 1.2 and < 300 MB.
+
+    python -m bench.export [--jobs 2000] [--rss 2000 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TOKEN = "sp_sandbox_dev"
+CONN_ID = "sp_bench"
+BODY_BYTES = 5000
+OVERSIZE_EVERY = 5000
+JOBS_ROUTE = "GET /v1/async/collections/{cid}/runs/{rid}/jobs"
+RUN_ROUTE = "GET /v1/async/collections/{cid}/runs/{rid}"
+ROUNDS = 3
+
+
+@contextmanager
+def sandbox_process() -> Iterator[str]:
+    """The sandbox CLI on a free port; yields its base URL, stops it (by its pid) afterwards."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_scrapingpros.sandbox",
+            "--port",
+            "0",
+            "--time-scale",
+            "0.01",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        base_url = next(w for w in line.split() if w.startswith("http://")).rstrip(",")
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _use_sandbox(base_url: str) -> None:
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sp-bench-airflow-"))
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
+        {"conn_type": "scrapingpros", "host": base_url, "password": TOKEN}
+    )
+
+
+def make_run(base_url: str, jobs: int) -> tuple[str, str]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=600) as api:
+        size = [300_000 if i % OVERSIZE_EVERY == OVERSIZE_EVERY // 2 else BODY_BYTES for i in range(jobs)]
+        items = [
+            {"url": f"https://example.com/bench/{i}?sp_bytes={size[i]}", "custom_id": f"item-{i:06d}"}
+            for i in range(jobs)
+        ]
+        cid = api.post("/v1/async/collections", json={"name": f"bench-{jobs}", "requests": items}).json()[
+            "id"
+        ]
+        rid = api.post(f"/v1/async/collections/{cid}/run").json()["run_id"]
+        while api.get(f"/v1/async/collections/{cid}/runs/{rid}").json()["status"] == "in_progress":
+            time.sleep(0.05)
+    return cid, rid
+
+
+def sdk_drain(base_url: str, cid: str, rid: str, out: Path) -> int:
+    from scrapingpros import SyncClient
+
+    out.mkdir(parents=True)
+    written = 0
+    with SyncClient(TOKEN, base_url=base_url) as client:
+        for result in client.iter_results(cid, rid):
+            (out / f"{result.custom_id}.html").write_text(result.html or "", encoding="utf-8")
+            written += 1
+    return written
+
+
+def our_export(cid: str, rid: str, out: Path, layout: str = "files") -> int:
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_scrapingpros.export.content import ExportOptions
+    from airflow_provider_scrapingpros.export.engine import ExportEngine
+    from airflow_provider_scrapingpros.export.store import ExportStore
+    from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
+
+    hook = ScrapingProsHook(CONN_ID)
+    store = ExportStore(ObjectStoragePath(f"file://{out}"))
+    engine = ExportEngine(hook, store, cid, rid, ExportOptions(layout=layout), progress_interval=3600)
+    outcome = engine.run_pass(follow=False)
+    hook.close()
+    assert outcome.summary is not None
+    return int(outcome.summary["exported"])
+
+
+def _timed(control: Any, label: str, drain: Any) -> dict[str, Any]:
+    control.clear_requests()
+    started = time.perf_counter()
+    results = drain()
+    seconds = time.perf_counter() - started
+    counts = control.counts()
+    return {
+        "client": label,
+        "results": results,
+        "seconds": round(seconds, 3),
+        "results_per_s": round(results / seconds, 1),
+        "requests": counts["total"],
+        "pages": counts["by_route"].get(JOBS_ROUTE, 0),
+        "run_polls": counts["by_route"].get(RUN_ROUTE, 0),
+        "requests_per_result": round(counts["total"] / results, 4),
+    }
+
+
+def peak_rss_mb(base_url: str, jobs: int) -> float:
+    """Export a fresh run of `jobs` jobs in a new process; its peak resident set in MB."""
+    cid, rid = make_run(base_url, jobs)
+    with tempfile.TemporaryDirectory(prefix="sp-bench-rss-") as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.export", "--child", base_url, cid, rid, tmp],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parents[1],
+        )
+    child = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert child["exported"] == jobs, child
+    return float(child["peak_rss_mb"])
+
+
+def run(jobs: int = 2000, *, rss_sizes: Sequence[int] = ()) -> dict[str, Any]:
+    from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+
+    with sandbox_process() as base_url, tempfile.TemporaryDirectory(prefix="sp-bench-") as tmp:
+        _use_sandbox(base_url)
+        control = SandboxControl(base_url)
+        control.set_token(TOKEN, rate_limit_enabled=False)  # measure the clients, not the plan
+        cid, rid = make_run(base_url, jobs)
+        rounds: dict[str, list[dict[str, Any]]] = {"sdk": [], "files": [], "jsonl": []}
+        for i in range(-1, ROUNDS):  # interleaved, best of each (the machine may be shared); -1: warm-up
+            sdk_out = Path(tmp, f"sdk{i}")
+            rounds["sdk"].append(_timed(control, "sdk", lambda o=sdk_out: sdk_drain(base_url, cid, rid, o)))
+            for layout in ("files", "jsonl"):
+                out = Path(tmp, f"{layout}{i}")
+                rounds[layout].append(
+                    _timed(control, layout, lambda o=out, la=layout: our_export(cid, rid, o, la))
+                )
+        sdk, files, jsonl = (min(r[1:], key=lambda m: m["seconds"]) for r in rounds.values())
+        rss = {n: peak_rss_mb(base_url, n) for n in rss_sizes}
+    pages = math.ceil(jobs / 100)
+    report: dict[str, Any] = {
+        "jobs": jobs,
+        "sdk": sdk,
+        "ours_files": files,
+        "ours_jsonl": jsonl,
+        "speedup_files": round(files["results_per_s"] / sdk["results_per_s"], 2),
+        "speedup_jsonl": round(jsonl["results_per_s"] / sdk["results_per_s"], 2),
+        "request_budget": round(1.05 * pages + files["run_polls"], 2),
+    }
+    report["targets"] = {
+        "requests": max(files["requests"], jsonl["requests"]) <= report["request_budget"],
+        "throughput_2x_files": report["speedup_files"] >= 2.0,
+        "throughput_2x_jsonl": report["speedup_jsonl"] >= 2.0,
+    }
+    if len(rss) >= 2:
+        small, large = min(rss), max(rss)
+        report["peak_rss_mb"] = rss
+        report["rss_ratio"] = round(rss[large] / rss[small], 3)
+        report["targets"]["rss"] = report["rss_ratio"] <= 1.2 and rss[large] < 300
+    return report
+
+
+def _child(base_url: str, cid: str, rid: str, out: str) -> None:
+    _use_sandbox(base_url)
+    exported = our_export(cid, rid, Path(out) / "export")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    print(json.dumps({"exported": exported, "peak_rss_mb": round(peak, 1)}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Export benchmark against the official SDK.")
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--rss", type=int, nargs="*", default=[2000, 50000], help="run sizes for peak RSS")
+    parser.add_argument("--child", nargs=4, metavar=("BASE_URL", "CID", "RID", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(*args.child)
+        return
+    print(json.dumps(run(args.jobs, rss_sizes=args.rss), indent=2))
+
+
+if __name__ == "__main__":
+    main()
