@@ -22,9 +22,8 @@ Outcome = Literal["success", "partial", "failed"]
 FAILED_SAMPLE_SIZE = 10
 
 
-class RunSnapshot(BaseModel):
-    """A run without its `job_ids` and with a bounded `failed_jobs` sample: small enough for trigger
-    events and XCom even when the run has 100,000 jobs."""
+class RunCounters(BaseModel):
+    """Ids, status and counters of a run: what both the trigger event and the XCom result carry."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,19 +34,21 @@ class RunSnapshot(BaseModel):
     success_requests: int
     failed_requests: int
     timeout_requests: int
+
+
+COUNTER_FIELDS = frozenset(RunCounters.model_fields)
+
+
+class RunSnapshot(RunCounters):
+    """A run without its `job_ids` and with a bounded `failed_jobs` sample: small enough for trigger
+    events and XCom even when the run has 100,000 jobs."""
+
     failed_sample: list[FailedJob] = Field(default_factory=list)
 
     @classmethod
     def of(cls, run: Run) -> RunSnapshot:
         return cls(
-            collection_id=run.collection_id,
-            run_id=run.run_id,
-            status=run.status,
-            total_requests=run.total_requests,
-            success_requests=run.success_requests,
-            failed_requests=run.failed_requests,
-            timeout_requests=run.timeout_requests,
-            failed_sample=run.failed_jobs[:FAILED_SAMPLE_SIZE],
+            **run.model_dump(include=COUNTER_FIELDS), failed_sample=run.failed_jobs[:FAILED_SAMPLE_SIZE]
         )
 
     @property
@@ -59,18 +60,9 @@ class RunSnapshot(BaseModel):
         return self.failed_requests + self.timeout_requests
 
 
-class RunResult(BaseModel):
+class RunResult(RunCounters):
     """The XCom return value of the run operator and the sensor."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    collection_id: str
-    run_id: str
-    status: str
-    total_requests: int
-    success_requests: int
-    failed_requests: int
-    timeout_requests: int
     outcome: Outcome | None  # None only when the task did not wait for the run to finish
     run_url: str
 
@@ -85,15 +77,7 @@ def outcome_of(run: RunSnapshot) -> Outcome:
 
 def result_of(run: RunSnapshot, run_url: str, *, waited: bool = True) -> RunResult:
     return RunResult(
-        collection_id=run.collection_id,
-        run_id=run.run_id,
-        status=run.status,
-        total_requests=run.total_requests,
-        success_requests=run.success_requests,
-        failed_requests=run.failed_requests,
-        timeout_requests=run.timeout_requests,
-        outcome=outcome_of(run) if waited else None,
-        run_url=run_url,
+        **run.model_dump(include=COUNTER_FIELDS), outcome=outcome_of(run) if waited else None, run_url=run_url
     )
 
 

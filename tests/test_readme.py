@@ -81,4 +81,8 @@ def test_run_result_example_matches_the_model() -> None:
     (example,) = [json.loads(b) for b in blocks("json") if '"run_url"' in b]
     # the same counts as the daily example's run in tests/e2e/test_examples.py
     assert RunResult.model_validate(example).model_dump() == example
-    assert (example["total_requests"], example["success_requests"], example["outcome"]) == (300, 254, "partial")
+    assert (example["total_requests"], example["success_requests"], example["outcome"]) == (
+        300,
+        254,
+        "partial",
+    )
