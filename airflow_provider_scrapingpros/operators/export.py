@@ -28,6 +28,11 @@ from ..links import ScrapingProsRunLink
 from ..triggers.export import ExportWakeEvent, ScrapingProsExportFollowTrigger
 from ._base import ScrapingProsTaskMixin
 
+try:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+except ImportError:  # Airflow < 3.2
+    from airflow.exceptions import AirflowTaskTimeout  # type: ignore[no-redef]
+
 PAGE = 100
 
 
@@ -112,8 +117,6 @@ class ScrapingProsExportResultsOperator(ScrapingProsTaskMixin, BaseOperator):
         wake = self._parse_event(event)
         if wake.status == "timeout":
             if wake.deadline == "execution_timeout":
-                from airflow.sdk.exceptions import AirflowTaskTimeout
-
                 raise AirflowTaskTimeout(
                     f"{wake.message.rstrip('.')}. A retry resumes the export where it stopped."
                 )

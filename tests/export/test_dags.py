@@ -94,9 +94,10 @@ def test_pipeline_summary_in_xcom_and_asset_metadata(
 def test_follow_mode_equals_export_after_completion(
     sp_conn: SandboxControl, xcom: Any, tmp_path: Path
 ) -> None:
-    sp_conn.set_token(DEV_TOKEN, max_concurrent_jobs=4)  # keep the run going while the export follows
+    # ~5 s of run (100 jobs, 4 at a time, 200 ms each at time scale 0.01): the export defers repeatedly
+    sp_conn.set_token(DEV_TOKEN, max_concurrent_jobs=4)
     conf = {
-        "requests": mixed_requests(100, "follow", latency_ms=3000),
+        "requests": mixed_requests(100, "follow", latency_ms=20000),
         "destination": f"file://{tmp_path}/follow",
     }
     dag_run = run_dag("sp_export_follow", conf)
