@@ -68,3 +68,22 @@ def test_boundaries_follow_the_bounds(tmp_path: Path) -> None:
     assert header[4:8] == b"\0\0\0\0"  # mtime 0: no timestamp in the bytes
     writer.next_part()
     assert writer.add(b"c" * 2000) == 0 and writer.full and writer.key == "part-00001.jsonl.gz"
+
+
+def test_progress_lines_every_interval_with_rate_and_eta() -> None:
+    from airflow_provider_scrapingpros.export.progress import Progress
+
+    lines: list[str] = []
+
+    class Log:
+        def info(self, msg: str, *args: object) -> None:
+            lines.append(msg % args)
+
+    now = [100.0]
+    progress = Progress(Log(), run_id="r1", total=1000, done_before=200, interval=5.0, clock=lambda: now[0])
+    for _ in range(400):  # 400 jobs of 10 KB, 64 per second: one line after 5 s, none per job
+        now[0] += 1 / 64
+        progress.add(1, 10 * 1024)
+    assert lines == ["Export of run r1: 520/1000 jobs, 3.1 MB this pass, 64 results/s, ETA 8s"]
+    progress.report(final=True)
+    assert lines[-1] == "Export of run r1: 600/1000 jobs, 3.9 MB this pass, 64 results/s"
