@@ -1,9 +1,10 @@
 """The mutable part of one export pass (engine.py holds the protocol and the bookkeeping).
 
-A session turns fetched jobs into objects and manifest lines, keeps writes to storage in flight on
-a bounded pool (at most `workers * 4` objects waiting: memory stays flat), and commits segments:
-`files` every 500 jobs, `jsonl` whenever a part closes. Before a segment is committed every write
-it covers has finished (`BatchWriter.barrier`), which is what lets a retry trust committed segments.
+A session turns fetched jobs into objects and manifest lines, hands objects to `BatchWriter`
+(batched, a bounded number in flight: memory stays flat), and commits segments: `files` every 500
+jobs, `jsonl` whenever a part closes, both when a following export pauses. Before a segment is
+committed every write it covers has finished (`BatchWriter.barrier`), which is what lets a retry
+trust committed segments.
 """
 
 from __future__ import annotations
