@@ -160,6 +160,9 @@ class Engine:
         self._fill_slots(run.token, at)
 
     def _close(self, run: Run, at: float, status: str) -> None:
+        # Terminal time is the last stamp handed out, which I7's +1 ms bumps can push past `at`
+        # (even across a second boundary); the webhook's `timestamp` must not predate any job.
+        at = max(at, self._last_ms / 1000)
         run.status = status
         run.ended_at = at
         if run.callback_url:
