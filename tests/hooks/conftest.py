@@ -80,6 +80,7 @@ def sandbox_process() -> Iterator[SandboxControl]:
 
 
 @pytest.fixture
-def sp_process(sandbox_process: SandboxControl) -> SandboxControl:
+def sp_process(sandbox_process: SandboxControl, sp: SandboxControl) -> SandboxControl:
+    """The sandbox process, reset; the in-process one is reset too, so its threads sit idle."""
     sandbox_process.reset()
     return sandbox_process
