@@ -36,7 +36,7 @@ class RunCounters(BaseModel):
     timeout_requests: int
 
 
-COUNTER_FIELDS = frozenset(RunCounters.model_fields)
+COUNTER_FIELDS: set[str] = set(RunCounters.model_fields)
 
 
 class RunSnapshot(RunCounters):

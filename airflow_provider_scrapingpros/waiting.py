@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .exceptions import ScrapingProsWaitTimeoutError
-from .operators._base import ScrapingProsTaskMixin
+from .operators._base import AirflowTaskTimeout, ScrapingProsTaskMixin, execution_deadline
 from .run_outcome import RunResult
 from .watch import Deadlines, RunWatcher, WaitEvent, conclude, wait_sync
 
@@ -30,15 +30,9 @@ class RunWaitMixin(ScrapingProsTaskMixin):
         def defer(self, **kwargs: Any) -> NoReturn: ...
 
     def _deadlines(self, context: Any, wait_timeout: float | None) -> Deadlines:
-        now = time.time()
-        execution_deadline = None
-        if self.execution_timeout is not None:
-            started = getattr(context["ti"], "start_date", None)
-            base = started.timestamp() if started is not None else now
-            execution_deadline = base + self.execution_timeout.total_seconds()
         return Deadlines(
-            timeout_at=now + wait_timeout if wait_timeout is not None else None,
-            execution_deadline=execution_deadline,
+            timeout_at=time.time() + wait_timeout if wait_timeout is not None else None,
+            execution_deadline=execution_deadline(context, self.execution_timeout),
         )
 
     def _watcher(self, collection_id: str, run_id: str, deadlines: Deadlines) -> RunWatcher:
@@ -83,8 +77,6 @@ class RunWaitMixin(ScrapingProsTaskMixin):
             result: RunResult = conclude(event, self.hook.run_url, max_failed_ratio=self.max_failed_ratio)
         except ScrapingProsWaitTimeoutError as exc:
             if exc.deadline == "execution_timeout":
-                from airflow.sdk.exceptions import AirflowTaskTimeout
-
                 raise AirflowTaskTimeout(str(exc)) from None
             raise
         self.log.info("Run %s finished: %s (%s).", result.run_id, result.status, result.outcome)

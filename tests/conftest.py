@@ -4,6 +4,9 @@ at the top of the first conftest pytest loads, before anything imports Airflow."
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,3 +78,35 @@ def connection_json(base_url: str, token: str = DEV_TOKEN, **extra: Any) -> str:
     return json.dumps(
         {"conn_type": "scrapingpros", "host": base_url, "password": token, "extra": {**FAST_RETRIES, **extra}}
     )
+
+
+@pytest.fixture(scope="session")
+def sandbox_process() -> Iterator[SandboxControl]:
+    """A sandbox in its own process, for tests that time the event loop: an in-process sandbox
+    shares our GIL, and its `json.dumps` of a multi-megabyte page would stall our loop thread and
+    be blamed on the hook."""
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_scrapingpros.sandbox",
+        "--port",
+        "0",
+        "--time-scale",
+        "0.01",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        found = re.search(r"listening on (http://\S+)", proc.stdout.readline())
+        assert found, "the sandbox process did not start"
+        yield SandboxControl(found.group(1))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def sp_process(sandbox_process: SandboxControl, sp: SandboxControl) -> SandboxControl:
+    """The sandbox process, reset; the in-process one is reset too, so its threads sit idle."""
+    sandbox_process.reset()
+    return sandbox_process

@@ -3,6 +3,8 @@ a retry policy that does not waste retries on errors a retry cannot fix."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,24 @@ from ..retry_policy import default_retry_policy
 
 if TYPE_CHECKING:
     from ..hooks.scrapingpros import ScrapingProsHook
+
+
+try:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+except ImportError:  # Airflow < 3.2
+    from airflow.exceptions import AirflowTaskTimeout  # type: ignore[no-redef]
+
+__all__ = ["AirflowTaskTimeout", "ScrapingProsTaskMixin", "default_deferrable", "execution_deadline"]
+
+
+def execution_deadline(context: Any, execution_timeout: timedelta | None) -> float | None:
+    """The task's `execution_timeout` as a wall-clock epoch, for triggers: Airflow 3 does not apply
+    execution_timeout while a task is deferred, so our triggers enforce it themselves."""
+    if execution_timeout is None:
+        return None
+    started = getattr(context["ti"], "start_date", None)
+    base = started.timestamp() if started is not None else time.time()
+    return base + execution_timeout.total_seconds()
 
 
 def default_deferrable() -> bool:

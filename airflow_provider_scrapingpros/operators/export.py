@@ -13,7 +13,6 @@ destination and manifest URIs, counts and bytes — never page content.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -26,12 +25,7 @@ from ..export.engine import ExportEngine, PassOutcome
 from ..export.store import ExportStore
 from ..links import ScrapingProsRunLink
 from ..triggers.export import ExportWakeEvent, ScrapingProsExportFollowTrigger
-from ._base import ScrapingProsTaskMixin
-
-try:
-    from airflow.sdk.exceptions import AirflowTaskTimeout
-except ImportError:  # Airflow < 3.2
-    from airflow.exceptions import AirflowTaskTimeout  # type: ignore[no-redef]
+from ._base import AirflowTaskTimeout, ScrapingProsTaskMixin, execution_deadline
 
 PAGE = 100
 
@@ -161,20 +155,13 @@ class ScrapingProsExportResultsOperator(ScrapingProsTaskMixin, BaseOperator):
                 wake_at_done=min(total, outcome.recorded + batch),
                 scrapingpros_conn_id=self.scrapingpros_conn_id,
                 poll_interval=self.poll_interval,
-                execution_deadline=self._execution_deadline(context),
+                execution_deadline=execution_deadline(context, self.execution_timeout),
             ),
             method_name="execute_complete",
             # None on purpose: the execution deadline travels inside the trigger, so running out of
             # time still ends in execute_complete with a message instead of a bare trigger timeout.
             timeout=None,
         )
-
-    def _execution_deadline(self, context: Any) -> float | None:
-        if self.execution_timeout is None:
-            return None
-        started = getattr(context["ti"], "start_date", None)
-        base = started.timestamp() if started is not None else time.time()
-        return base + self.execution_timeout.total_seconds()
 
     def _attach_to_outlets(self, context: Any, summary: dict[str, Any]) -> None:
         """The same figures as the XCom, as metadata of each Asset event this task emits."""

@@ -9,18 +9,16 @@ transient errors are decided by the same `RunWatcher` the run trigger uses.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Literal
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 from pydantic import BaseModel, ConfigDict
 
 from .. import DEFAULT_CONN_ID
-from ..exceptions import ScrapingProsError
-from ..hooks.scrapingpros import ScrapingProsHook
-from ..watch import DeadlineKind, Deadlines, RunWatcher, WaitEvent
+from ..models import Run
+from ..watch import DeadlineKind, Deadlines, RunWatcher
+from ._base import RunPollingTrigger
 
 
 class ExportWakeEvent(BaseModel):
@@ -37,7 +35,16 @@ class ExportWakeEvent(BaseModel):
     deadline: DeadlineKind | None = None
 
 
-class ScrapingProsExportFollowTrigger(BaseTrigger):
+class ScrapingProsExportFollowTrigger(RunPollingTrigger):
+    serialized_fields = (
+        "collection_id",
+        "run_id",
+        "wake_at_done",
+        "scrapingpros_conn_id",
+        "poll_interval",
+        "execution_deadline",
+    )
+
     def __init__(
         self,
         collection_id: str,
@@ -55,19 +62,6 @@ class ScrapingProsExportFollowTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.execution_deadline = execution_deadline
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "collection_id": self.collection_id,
-                "run_id": self.run_id,
-                "wake_at_done": self.wake_at_done,
-                "scrapingpros_conn_id": self.scrapingpros_conn_id,
-                "poll_interval": self.poll_interval,
-                "execution_deadline": self.execution_deadline,
-            },
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             event = await self._wait()
@@ -83,25 +77,13 @@ class ScrapingProsExportFollowTrigger(BaseTrigger):
             poll_interval=self.poll_interval,
             log=self.log,  # type: ignore[arg-type]  # structlog-style logger, same methods
         )
-        hook = ScrapingProsHook(scrapingpros_conn_id=self.scrapingpros_conn_id)
-        async with hook.async_session():
-            while True:
-                if (deadline := watcher.deadline_event(time.time())) is not None:
-                    return self._event("timeout", deadline.message, deadline=deadline.deadline)
-                try:
-                    run = await hook.aget_run(self.collection_id, self.run_id)
-                except ScrapingProsError as exc:
-                    step = watcher.on_error(exc, time.time())
-                else:
-                    step = watcher.observe(run, time.time())
-                    if isinstance(step, WaitEvent) or run.done >= self.wake_at_done:
-                        # terminal (completed, failed, cancelled) or enough new jobs: export them
-                        return self._event(
-                            "ready", "More jobs to export.", done=run.done, run_status=run.status
-                        )
-                if isinstance(step, WaitEvent):
-                    return self._event("error", step.message)
-                await asyncio.sleep(step)
+        # terminal (completed, failed, cancelled) or enough new jobs: export them
+        result = await self.poll(watcher, until=lambda run: run.is_terminal or run.done >= self.wake_at_done)
+        if isinstance(result, Run):
+            return self._event("ready", "More jobs to export.", done=result.done, run_status=result.status)
+        if result.status == "timeout":
+            return self._event("timeout", result.message, deadline=result.deadline)
+        return self._event("error", result.message)
 
     def _event(
         self,

@@ -8,22 +8,25 @@ same state machine the worker-side wait uses. It emits exactly one event, made o
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from .. import DEFAULT_CONN_ID
-from ..exceptions import ScrapingProsError
 from ..watch import Deadlines, RunWatcher, WaitEvent
-
-if TYPE_CHECKING:
-    from ..hooks.scrapingpros import ScrapingProsHook
+from ._base import RunPollingTrigger
 
 
-class ScrapingProsRunTrigger(BaseTrigger):
+class ScrapingProsRunTrigger(RunPollingTrigger):
+    serialized_fields = (
+        "collection_id",
+        "run_id",
+        "scrapingpros_conn_id",
+        "poll_interval",
+        "timeout_at",
+        "execution_deadline",
+    )
+
     def __init__(
         self,
         collection_id: str,
@@ -41,19 +44,6 @@ class ScrapingProsRunTrigger(BaseTrigger):
         self.timeout_at = timeout_at
         self.execution_deadline = execution_deadline
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "collection_id": self.collection_id,
-                "run_id": self.run_id,
-                "scrapingpros_conn_id": self.scrapingpros_conn_id,
-                "poll_interval": self.poll_interval,
-                "timeout_at": self.timeout_at,
-                "execution_deadline": self.execution_deadline,
-            },
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watcher = RunWatcher(
             self.collection_id,
@@ -63,7 +53,9 @@ class ScrapingProsRunTrigger(BaseTrigger):
             log=self.log,
         )
         try:
-            event = await self._watch(watcher)
+            result = await self.poll(watcher)  # no `until`: only the watcher ends this wait
+            assert isinstance(result, WaitEvent)
+            event = result
         except Exception as exc:  # fail closed with a readable event rather than a bare trigger crash
             event = WaitEvent(
                 status="error",
@@ -72,22 +64,3 @@ class ScrapingProsRunTrigger(BaseTrigger):
                 message=f"Watching run {self.run_id} failed: {type(exc).__name__}: {exc}",
             )
         yield TriggerEvent(event.model_dump(mode="json"))
-
-    async def _watch(self, watcher: RunWatcher) -> WaitEvent:
-        from ..hooks.scrapingpros import ScrapingProsHook
-
-        hook = ScrapingProsHook(scrapingpros_conn_id=self.scrapingpros_conn_id)
-        async with hook.async_session():  # one pooled client for every poll of this run
-            return await self._poll(hook, watcher)
-
-    async def _poll(self, hook: ScrapingProsHook, watcher: RunWatcher) -> WaitEvent:
-        while True:
-            if (event := watcher.deadline_event(time.time())) is not None:
-                return event
-            try:
-                step = watcher.observe(await hook.aget_run(self.collection_id, self.run_id), time.time())
-            except ScrapingProsError as exc:
-                step = watcher.on_error(exc, time.time())
-            if isinstance(step, WaitEvent):
-                return step
-            await asyncio.sleep(step)

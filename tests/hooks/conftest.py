@@ -5,9 +5,6 @@ defaults are untouched."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +12,6 @@ import pytest
 
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.ratelimit import reset_budgets
-from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 
 from .helpers import DEV_TOKEN, FAST
 
@@ -52,35 +48,3 @@ def fresh_rate_budgets() -> Iterator[None]:
     reset_budgets()
     yield
     reset_budgets()
-
-
-@pytest.fixture(scope="module")
-def sandbox_process() -> Iterator[SandboxControl]:
-    """A sandbox in its own process, for tests that time the event loop: an in-process sandbox
-    shares our GIL, and its `json.dumps` of a multi-megabyte page would stall our loop thread and
-    be blamed on the hook."""
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_scrapingpros.sandbox",
-        "--port",
-        "0",
-        "--time-scale",
-        "0.01",
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        found = re.search(r"listening on (http://\S+)", proc.stdout.readline())
-        assert found, "the sandbox process did not start"
-        yield SandboxControl(found.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture
-def sp_process(sandbox_process: SandboxControl, sp: SandboxControl) -> SandboxControl:
-    """The sandbox process, reset; the in-process one is reset too, so its threads sit idle."""
-    sandbox_process.reset()
-    return sandbox_process

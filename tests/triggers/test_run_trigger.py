@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -11,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_scrapingpros.sandbox import Sandbox
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from airflow_provider_scrapingpros.triggers.scrapingpros import ScrapingProsRunTrigger
 from tests.conftest import DEV_TOKEN, connection_json
@@ -20,10 +20,14 @@ GET_RUN = "GET /v1/async/collections/{cid}/runs/{rid}"
 
 
 @pytest.fixture
-def conn(sandbox: Sandbox, sp: SandboxControl, monkeypatch: pytest.MonkeyPatch) -> SandboxControl:
+def conn(sp_process: SandboxControl, monkeypatch: pytest.MonkeyPatch) -> SandboxControl:
+    """A sandbox in its own process: these tests time the event loop, and an in-process sandbox
+    would share our GIL."""
     # max_retries=1: the hook gives up quickly, so the trigger's own next-tick retry is what's tested
-    monkeypatch.setenv("AIRFLOW_CONN_SCRAPINGPROS_DEFAULT", connection_json(sandbox.base_url, max_retries=1))
-    return sp
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SCRAPINGPROS_DEFAULT", connection_json(sp_process.base_url, max_retries=1)
+    )
+    return sp_process
 
 
 def start_run(base_url: str, urls: list[str]) -> tuple[str, str]:
@@ -58,6 +62,8 @@ async def first_event(trigger: ScrapingProsRunTrigger) -> dict[str, Any]:
 
 def run_debug(coro: Any, caplog: pytest.LogCaptureFixture) -> Any:
     """asyncio debug mode with a 50 ms slow-callback threshold; any blocking call shows up in the log."""
+    gc.collect()
+    gc.freeze()  # a full collection of Airflow's heap takes ~80 ms: not what this test measures
     loop = asyncio.new_event_loop()
     loop.set_debug(True)
     loop.slow_callback_duration = 0.05
@@ -66,6 +72,7 @@ def run_debug(coro: Any, caplog: pytest.LogCaptureFixture) -> Any:
             return loop.run_until_complete(coro)
         finally:
             loop.close()
+            gc.unfreeze()
 
 
 def slow_callbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -73,11 +80,11 @@ def slow_callbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_rebuilt_mid_run_reaches_the_same_event(
-    conn: SandboxControl, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    conn: SandboxControl, caplog: pytest.LogCaptureFixture
 ) -> None:
     # 8 jobs of 30 s simulated latency at time_scale 0.01: the run takes ~0.3 s of wall time.
     cid, rid = start_run(
-        sandbox.base_url,
+        conn.base_url,
         [f"https://example.com/{i}?sp_latency_ms=30000" for i in range(7)]
         + ["https://example.com/x?sp_status=404&sp_latency_ms=30000"],
     )
@@ -114,9 +121,9 @@ def test_rebuilt_mid_run_reaches_the_same_event(
 
 @pytest.mark.parametrize("kind", ["timeout", "execution_timeout"])
 def test_deadlines_fire_as_timeout_events(
-    conn: SandboxControl, sandbox: Sandbox, kind: str, caplog: pytest.LogCaptureFixture
+    conn: SandboxControl, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cid, rid = start_run(sandbox.base_url, ["https://example.com/slow?sp_latency_ms=600000"])
+    cid, rid = start_run(conn.base_url, ["https://example.com/slow?sp_latency_ms=600000"])
     deadline = {"timeout_at" if kind == "timeout" else "execution_deadline": time.time() + 0.3}
     started = time.monotonic()
     event = run_debug(
@@ -129,9 +136,9 @@ def test_deadlines_fire_as_timeout_events(
 
 
 def test_transient_api_errors_are_retried_on_the_next_tick(
-    conn: SandboxControl, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    conn: SandboxControl, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cid, rid = start_run(sandbox.base_url, [f"https://example.com/{i}" for i in range(3)])
+    cid, rid = start_run(conn.base_url, [f"https://example.com/{i}" for i in range(3)])
     conn.script_fault(GET_RUN, "error_5xx", 6)  # more than the hook's own retry budget
     event = run_debug(
         first_event(ScrapingProsRunTrigger(collection_id=cid, run_id=rid, poll_interval=0.02)), caplog

@@ -1,0 +1,50 @@
+"""What every ScrapingPros trigger shares: plain-JSON serialization of its constructor arguments and
+the async poll loop over one pooled HTTP client. Each trigger only says when to stop and what event
+to emit; deadlines, terminal states and transient errors are `RunWatcher`'s decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger
+
+from ..exceptions import ScrapingProsError
+from ..hooks.scrapingpros import ScrapingProsHook  # at import, never on the event loop
+from ..models import Run
+from ..watch import RunWatcher, WaitEvent
+
+
+class RunPollingTrigger(BaseTrigger):
+    # Constructor arguments, all plain JSON: the triggerer rebuilds the trigger from them alone.
+    serialized_fields: ClassVar[tuple[str, ...]]
+    collection_id: str
+    run_id: str
+    scrapingpros_conn_id: str
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        classpath = f"{type(self).__module__}.{type(self).__qualname__}"
+        return classpath, {name: getattr(self, name) for name in self.serialized_fields}
+
+    async def poll(
+        self, watcher: RunWatcher, *, until: Callable[[Run], bool] | None = None
+    ) -> WaitEvent | Run:
+        """Poll until the watcher ends the wait (an event) or `until(run)` holds (that run)."""
+        hook = ScrapingProsHook(scrapingpros_conn_id=self.scrapingpros_conn_id)
+        async with hook.async_session():  # one pooled client for every poll of this run
+            while True:
+                if (event := watcher.deadline_event(time.time())) is not None:
+                    return event
+                try:
+                    run = await hook.aget_run(self.collection_id, self.run_id)
+                except ScrapingProsError as exc:
+                    step = watcher.on_error(exc, time.time())
+                else:
+                    step = watcher.observe(run, time.time())
+                    if until is not None and until(run):
+                        return run
+                if isinstance(step, WaitEvent):
+                    return step
+                await asyncio.sleep(step)
