@@ -86,7 +86,19 @@ def main() -> int:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        kill_strays(str(home))
         sandbox.stop()
+
+
+def kill_strays(home: str) -> None:
+    """Belt and braces: any process still running with this AIRFLOW_HOME left the process group."""
+    marker = f"AIRFLOW_HOME={home}".encode()
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (proc_dir / "environ").read_bytes().split(b"\0"):
+                os.kill(int(proc_dir.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 def task_was_deferred(env: dict[str, str]) -> bool:
