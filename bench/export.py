@@ -30,12 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from airflow_provider_scrapingpros.sandbox.process import sandbox_subprocess
 
 TOKEN = "sp_sandbox_dev"
 CONN_ID = "sp_bench"
@@ -46,31 +48,8 @@ RUN_ROUTE = "GET /v1/async/collections/{cid}/runs/{rid}"
 ROUNDS = 3
 
 
-@contextmanager
-def sandbox_process() -> Iterator[str]:
-    """The sandbox CLI on a free port; yields its base URL, stops it (by its pid) afterwards."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_scrapingpros.sandbox",
-            "--port",
-            "0",
-            "--time-scale",
-            "0.01",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        base_url = next(w for w in line.split() if w.startswith("http://")).rstrip(",")
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def sandbox_process() -> AbstractContextManager[str]:
+    return sandbox_subprocess("--time-scale", "0.01")
 
 
 def _use_sandbox(base_url: str) -> None:

@@ -4,9 +4,6 @@ at the top of the first conftest pytest loads, before anything imports Airflow."
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +29,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 from airflow_provider_scrapingpros.sandbox import Sandbox, SandboxConfig  # noqa: E402
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl  # noqa: E402
+from airflow_provider_scrapingpros.sandbox.process import sandbox_subprocess  # noqa: E402
 
 DEV_TOKEN = "sp_sandbox_dev"  # Enterprise plan in the sandbox's default token table
 
@@ -85,24 +83,8 @@ def sandbox_process() -> Iterator[SandboxControl]:
     """A sandbox in its own process, for tests that time the event loop: an in-process sandbox
     shares our GIL, and its `json.dumps` of a multi-megabyte page would stall our loop thread and
     be blamed on the hook."""
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_scrapingpros.sandbox",
-        "--port",
-        "0",
-        "--time-scale",
-        "0.01",
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        found = re.search(r"listening on (http://\S+)", proc.stdout.readline())
-        assert found, "the sandbox process did not start"
-        yield SandboxControl(found.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with sandbox_subprocess("--time-scale", "0.01") as base_url:
+        yield SandboxControl(base_url)
 
 
 @pytest.fixture
