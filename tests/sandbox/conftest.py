@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from scrapingpros import SyncClient
+
+from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 
 from .helpers import http, sdk_client
 

@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
-from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from scrapingpros import (
     AuthenticationError,
     JobNotFound,
@@ -26,6 +25,7 @@ from scrapingpros import (
 )
 
 from airflow_provider_scrapingpros.sandbox import Sandbox
+from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 
 from .helpers import COLLECTIONS, R_CREATE_RUN, R_RUN, R_SCRAPE, TOKEN, http, run_path, sdk_client, url
 from .invariants import assert_run_invariants, parse_stamp
