@@ -64,7 +64,7 @@ def cells(row: Row) -> tuple[str, ...]:
         row.metric,
         fmt(row.ours, row.unit),
         fmt(row.reference, row.unit),
-        "—" if ratio is None else f"{ratio:.2f}x",
+        "—" if ratio is None else f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2f}x",
         row.target or "—",
         row.verdict,
     )

@@ -32,6 +32,7 @@ def test_render_aligns_columns_and_counts_verdicts() -> None:
         Row("polls", 6, 5, target="≤ 1.00x SDK", passed=False, note="one extra check"),
         Row("stall", 28.4, unit="ms", target="< 50 ms", passed=True),
         Row("info only", 2.5, 4.0, unit="s"),
+        Row("far off", 353.0, 1.6, unit="ms"),
     ]
     assert render(rows).splitlines() == [
         "metric        ours  reference  ratio  target       result",
@@ -39,11 +40,12 @@ def test_render_aligns_columns_and_counts_verdicts() -> None:
         "polls            6          5  1.20x  ≤ 1.00x SDK  FAIL",
         "stall      28.4 ms          —      —  < 50 ms      PASS",
         "info only   2.50 s        4 s  0.62x  —            info",
+        "far off     353 ms    1.60 ms   221x  —            info",
         "",
         "notes:",
         "  [polls] one extra check",
         "",
-        "1 PASS, 1 FAIL, 1 info",
+        "1 PASS, 1 FAIL, 2 info",
     ]
 
 
