@@ -223,7 +223,12 @@ def rows(result: dict[str, Any]) -> list[Row]:
     n, loop, api = result["triggers"], result["loop"], result["api"]
     events = result["events"]
     all_ok = events.get("success", 0) == n
-    note = "" if all_ok else f"events: {events}"
+    stalled = loop["max_lag_ms"] >= STALL_TARGET_MS
+    note = "" if all_ok else f"events: {events}. "
+    if stalled:
+        worst = ", ".join(f"{w['ms']:.0f} ms at {w['at_s']:.1f} s" for w in loop["worst"][:3])
+        longest_gc = max((p["ms"] for p in result["gc"]["longest"]), default=0.0)
+        note += f"worst stalls: {worst} after start; longest GC pause {longest_gc:.0f} ms"
     where = f"{n:,} triggers"
     return [
         Row(
