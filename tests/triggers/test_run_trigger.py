@@ -91,10 +91,14 @@ def test_rebuilt_mid_run_reaches_the_same_event(
     original = ScrapingProsRunTrigger(collection_id=cid, run_id=rid, poll_interval=0.05)
 
     async def scenario() -> dict[str, Any]:
+        conn.freeze()  # the run cannot move on while the first trigger is alive, however slow the machine
         first = asyncio.ensure_future(first_event(original))
-        await asyncio.sleep(0.1)
+        # it has polled and seen the run in progress (the sandbox log is the only signal we have)
+        while conn.count(GET_RUN) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         assert not first.done()
         first.cancel()  # the triggerer went away mid-run
+        conn.resume()
         return await first_event(rebuild(original))
 
     event = run_debug(scenario(), caplog)
