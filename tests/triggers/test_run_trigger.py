@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_scrapingpros.ratelimit import reset_budgets
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from airflow_provider_scrapingpros.triggers.scrapingpros import ScrapingProsRunTrigger
 from tests.conftest import DEV_TOKEN, connection_json
@@ -23,6 +24,10 @@ GET_RUN = "GET /v1/async/collections/{cid}/runs/{rid}"
 def conn(sp_process: SandboxControl, monkeypatch: pytest.MonkeyPatch) -> SandboxControl:
     """A sandbox in its own process: these tests time the event loop, and an in-process sandbox
     would share our GIL."""
+    # No rate limiting here: earlier suites may have spent this window's budget, and a test that
+    # freezes the sandbox clock would then wait for a window that never rolls over.
+    sp_process.set_token(DEV_TOKEN, rate_limit_enabled=False)
+    reset_budgets()
     # max_retries=1: the hook gives up quickly, so the trigger's own next-tick retry is what's tested
     monkeypatch.setenv(
         "AIRFLOW_CONN_SCRAPINGPROS_DEFAULT", connection_json(sp_process.base_url, max_retries=1)
@@ -94,7 +99,8 @@ def test_rebuilt_mid_run_reaches_the_same_event(
         conn.freeze()  # the run cannot move on while the first trigger is alive, however slow the machine
         first = asyncio.ensure_future(first_event(original))
         # it has polled and seen the run in progress (the sandbox log is the only signal we have)
-        while conn.count(GET_RUN) < 2:  # noqa: ASYNC110
+        give_up = time.monotonic() + 10
+        while conn.count(GET_RUN) < 2 and time.monotonic() < give_up:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         assert not first.done()
         first.cancel()  # the triggerer went away mid-run
