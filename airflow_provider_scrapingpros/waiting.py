@@ -61,6 +61,7 @@ class RunWaitMixin(ScrapingProsTaskMixin):
                     poll_interval=self.poll_interval,
                     timeout_at=deadlines.timeout_at,
                     execution_deadline=deadlines.execution_deadline,
+                    first_poll_at=time.time() + step,  # we just polled: don't ask again at once
                 ),
                 method_name="execute_complete",
                 # None on purpose: our deadlines travel inside the trigger, so a timeout still ends in

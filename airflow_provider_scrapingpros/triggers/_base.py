@@ -29,9 +29,19 @@ class RunPollingTrigger(BaseTrigger):
         return classpath, {name: getattr(self, name) for name in self.serialized_fields}
 
     async def poll(
-        self, watcher: RunWatcher, *, until: Callable[[Run], bool] | None = None
+        self,
+        watcher: RunWatcher,
+        *,
+        until: Callable[[Run], bool] | None = None,
+        first_poll_at: float | None = None,
     ) -> WaitEvent | Run:
-        """Poll until the watcher ends the wait (an event) or `until(run)` holds (that run)."""
+        """Poll until the watcher ends the wait (an event) or `until(run)` holds (that run).
+
+        `first_poll_at`: the task has just looked at the run before deferring, so the first poll here
+        waits for the interval it chose instead of spending one more request on the same answer."""
+        if first_poll_at is not None:
+            now = time.time()
+            await asyncio.sleep(watcher.deadlines.cap(max(0.0, first_poll_at - now), now))
         hook = ScrapingProsHook(scrapingpros_conn_id=self.scrapingpros_conn_id)
         async with hook.async_session():  # one pooled client for every poll of this run
             while True:

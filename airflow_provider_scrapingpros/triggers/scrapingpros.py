@@ -25,6 +25,7 @@ class ScrapingProsRunTrigger(RunPollingTrigger):
         "poll_interval",
         "timeout_at",
         "execution_deadline",
+        "first_poll_at",
     )
 
     def __init__(
@@ -35,6 +36,7 @@ class ScrapingProsRunTrigger(RunPollingTrigger):
         poll_interval: float | None = None,
         timeout_at: float | None = None,
         execution_deadline: float | None = None,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__()
         self.collection_id = collection_id
@@ -43,6 +45,7 @@ class ScrapingProsRunTrigger(RunPollingTrigger):
         self.poll_interval = poll_interval
         self.timeout_at = timeout_at
         self.execution_deadline = execution_deadline
+        self.first_poll_at = first_poll_at
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watcher = RunWatcher(
@@ -53,7 +56,8 @@ class ScrapingProsRunTrigger(RunPollingTrigger):
             log=self.log,
         )
         try:
-            result = await self.poll(watcher)  # no `until`: only the watcher ends this wait
+            # no `until`: only the watcher ends this wait
+            result = await self.poll(watcher, first_poll_at=self.first_poll_at)
             assert isinstance(result, WaitEvent)
             event = result
         except Exception as exc:  # fail closed with a readable event rather than a bare trigger crash
