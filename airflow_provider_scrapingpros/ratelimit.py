@@ -26,6 +26,8 @@ from collections.abc import Mapping
 
 # The window length is not announced, only the time left; the sandbox and the API use 60 s windows.
 _ASSUMED_WINDOW_S = 60.0
+_SPREAD_PER_WAITER_S = 0.01
+_MAX_SPREAD_S = 5.0
 # `X-RateLimit-Reset` is in whole seconds: wait a little past it so the server's window has rolled.
 _RESET_MARGIN_S = 1.0
 
@@ -47,6 +49,7 @@ class RateBudget:
         self.remaining: int | None = None
         self.window_end: float = 0.0  # monotonic
         self.in_flight = 0
+        self.waiting = 0  # callers refused in this window: how widely to spread their retries
 
     def __repr__(self) -> str:
         return f"RateBudget(limit={self.limit}, remaining={self.remaining}, in_flight={self.in_flight})"
@@ -59,13 +62,18 @@ class RateBudget:
                 # The window rolled over: the budget is full again (the next answer corrects us).
                 self.remaining = self.limit
                 self.window_end = now + _ASSUMED_WINDOW_S
+                self.waiting = 0
             if self.remaining is None or self.remaining > 0:
                 if self.remaining is not None:
                     self.remaining -= 1
                 self.in_flight += 1
                 return 0.0
-            # Spread the waiters over a quarter second so they do not all return at once.
-            return max(0.0, self.window_end - now) + random.uniform(0.0, 0.25)
+            # Spread the waiters in proportion to how many there are (10 ms each, at most 5 s): one
+            # waiter loses nothing, while 1,000 triggers waking in the same instant at the window
+            # roll-over would stall the triggerer's loop for hundreds of milliseconds (bench/triggerer).
+            self.waiting += 1
+            spread = min(_MAX_SPREAD_S, _SPREAD_PER_WAITER_S * self.waiting)
+            return max(0.0, self.window_end - now) + random.uniform(0.0, spread)
 
     def observe(self, headers: Mapping[str, str] | None, now: float | None = None) -> None:
         """Feed one answer's headers (lower-case names); `None` = the request got no answer."""

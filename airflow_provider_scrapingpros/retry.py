@@ -128,7 +128,7 @@ def decide(
                 f"{settings.retry_after_cap:g} s cap",
             )
         # Never earlier than asked; up to 20 % later so waiters do not return in lockstep.
-        delay = outcome.retry_after * (1.0 + 0.2 * r)
+        delay = outcome.retry_after + r  # bounded jitter: a 50 s wait must not become 60 s
     else:
         delay = backoff_delay(attempt, settings, r)
     if safety is Safety.CREATE_RUN and outcome.ambiguous:

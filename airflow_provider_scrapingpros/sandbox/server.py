@@ -194,6 +194,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # The stdlib default backlog of 5 drops connections when hundreds of triggers poll at once.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], front: Front) -> None:
         self.front = front
