@@ -14,7 +14,7 @@ destination and manifest URIs, counts and bytes — never page content.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
 
@@ -24,8 +24,10 @@ from ..export.content import ExportOptions
 from ..export.engine import ExportEngine, PassOutcome
 from ..export.store import ExportStore
 from ..links import ScrapingProsRunLink
-from ..triggers.export import ExportWakeEvent, ScrapingProsExportFollowTrigger
 from ._base import AirflowTaskTimeout, ScrapingProsTaskMixin, execution_deadline
+
+if TYPE_CHECKING:
+    from ..triggers.export import ExportWakeEvent
 
 PAGE = 100
 
@@ -148,6 +150,9 @@ class ScrapingProsExportResultsOperator(ScrapingProsTaskMixin, BaseOperator):
     def _defer_until_more(self, context: Any, outcome: PassOutcome) -> None:
         total = outcome.run.total_requests if outcome.run is not None else 0
         batch = self.follow_batch or max(PAGE, total // 20)
+        # Imported here: the trigger module loads the hook (requests, httpx), which DAG parsing never needs.
+        from ..triggers.export import ScrapingProsExportFollowTrigger
+
         self.defer(
             trigger=ScrapingProsExportFollowTrigger(
                 collection_id=self.collection_id,
@@ -174,6 +179,8 @@ class ScrapingProsExportResultsOperator(ScrapingProsTaskMixin, BaseOperator):
 
     @staticmethod
     def _parse_event(event: Any) -> ExportWakeEvent:
+        from ..triggers.export import ExportWakeEvent
+
         try:
             return ExportWakeEvent.model_validate(event)
         except ValueError as exc:
