@@ -87,7 +87,10 @@ def slow_callbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_rebuilt_mid_run_reaches_the_same_event(
     conn: SandboxControl, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # 8 jobs of 30 s simulated latency at time_scale 0.01: the run takes ~0.3 s of wall time.
+    # 8 jobs of 30 s simulated latency at time_scale 0.01: the run takes ~0.3 s of wall time once the
+    # clock moves. Frozen from before the start until the first trigger is gone, so "mid-run" holds
+    # however slow the machine is.
+    conn.freeze()
     cid, rid = start_run(
         conn.base_url,
         [f"https://example.com/{i}?sp_latency_ms=30000" for i in range(7)]
@@ -96,7 +99,6 @@ def test_rebuilt_mid_run_reaches_the_same_event(
     original = ScrapingProsRunTrigger(collection_id=cid, run_id=rid, poll_interval=0.05)
 
     async def scenario() -> dict[str, Any]:
-        conn.freeze()  # the run cannot move on while the first trigger is alive, however slow the machine
         first = asyncio.ensure_future(first_event(original))
         # it has polled and seen the run in progress (the sandbox log is the only signal we have)
         give_up = time.monotonic() + 10
