@@ -26,7 +26,8 @@ NOT_RETRYABLE = (
 )
 
 try:
-    from airflow.sdk import RetryPolicy
+    # type-ignores: mypy also runs on the 3.1 lane, where these names do not exist
+    from airflow.sdk import RetryPolicy  # type: ignore[attr-defined]
     from airflow.sdk.definitions.retry_policy import RetryDecision
 
     HAVE_RETRY_POLICY = True
@@ -40,7 +41,7 @@ def default_retry_policy() -> Any:
 
 if HAVE_RETRY_POLICY:
 
-    class ScrapingProsRetryPolicy(RetryPolicy):
+    class ScrapingProsRetryPolicy(RetryPolicy):  # type: ignore[misc]
         def evaluate(
             self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
         ) -> RetryDecision:

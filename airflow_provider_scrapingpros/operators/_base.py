@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 try:
-    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.exceptions import AirflowTaskTimeout  # type: ignore[attr-defined]  # 3.1 lacks it
 except ImportError:  # Airflow < 3.2
     from airflow.exceptions import AirflowTaskTimeout  # type: ignore[no-redef]
 
@@ -35,7 +35,7 @@ def execution_deadline(context: Any, execution_timeout: timedelta | None) -> flo
 def default_deferrable() -> bool:
     conf: Any
     try:
-        from airflow.sdk import conf
+        from airflow.sdk import conf  # type: ignore[attr-defined,no-redef]  # 3.1 lacks it
     except ImportError:  # Airflow < 3.2
         from airflow.configuration import conf
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
