@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,6 +32,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+from airflow_provider_scrapingpros.sandbox.process import sandbox_subprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW_S = 60.0  # the sandbox's rate window (contract §12)
@@ -58,44 +56,13 @@ def set_connection(conn_id: str, base_url: str, token: str, **extra: Any) -> Non
     os.environ.update(connection_env(conn_id, base_url, token, **extra))
 
 
-# The sandbox CLI with one change: its stdlib server's listen backlog. socketserver's default of 5
-# drops SYNs when hundreds of clients connect at once (a rate window rolling over for 1,000 triggers),
-# and the kernel's SYN retries then stretch their requests over a minute — a property of the sandbox's
-# server, not of any client, and not of the real API's front. Set on the class in that process only.
-_SERVE = (
-    "import sys; from airflow_provider_scrapingpros.sandbox import cli, server; "
-    "server.SandboxHTTPServer.request_queue_size = int(sys.argv.pop(1)); "
-    "raise SystemExit(cli.main(sys.argv[1:]))"
-)
-LISTEN_BACKLOG = 1024
-
-
 @contextmanager
-def sandbox_process(
-    time_scale: float = 0.01, *extra_args: str, backlog: int = LISTEN_BACKLOG
-) -> Iterator[SandboxControl]:
-    """The sandbox CLI on a free port, in its own process; yields its control client."""
-    command = [
-        sys.executable,
-        "-c",
-        _SERVE,
-        str(backlog),
-        "--port",
-        "0",
-        "--time-scale",
-        str(time_scale),
-        *extra_args,
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        found = re.search(r"listening on (http://\S+)", proc.stdout.readline())
-        if found is None:
-            raise RuntimeError("the sandbox process did not start (no 'listening on' line)")
-        yield SandboxControl(found.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def sandbox_process(time_scale: float = 0.01, *extra_args: str) -> Iterator[SandboxControl]:
+    """The sandbox CLI on a free port, in its own process; yields its control client. (The sandbox's
+    server listens with a 1,024-connection backlog, so 1,000 triggers polling at a rate-window
+    roll-over are not dropped.)"""
+    with sandbox_subprocess("--time-scale", str(time_scale), *extra_args) as base_url:
+        yield SandboxControl(base_url)
 
 
 class Api:

@@ -24,7 +24,7 @@ Plan and timing: the token has the Enterprise limit (2,000 requests/minute) and 
 keeps them within 2,000, and what this measures. The runs are created in the window before the
 triggers start (queued behind a plug job that holds the token's one job slot), then the sandbox
 clock is moved to the start of a fresh window: the triggers' requests are the only ones in their
-windows. The sandbox listens with a 1,024-connection backlog (harness.py says why).
+windows. The sandbox listens with a 1,024-connection backlog (sandbox/server.py).
 
 Before the triggers start the child collects and freezes the heap it has so far (Airflow and the
 imports, ~200k objects), as the hook's debug-loop tests do: a full collection of that heap takes
