@@ -194,6 +194,15 @@ def metadata(job: Job, result: ScrapeResult | None) -> dict[str, Any]:
     return meta
 
 
+def metadata_json(job: Job, result: ScrapeResult | None) -> bytes:
+    """`metadata()` as JSON, the same bytes `json_line` gives for it, without the dicts in between."""
+    meta = job.model_dump_json(exclude={"result"})
+    if result is None:
+        return meta.encode("utf-8")
+    small = result.model_dump_json(exclude=set(_BODY_FIELDS))
+    return f'{meta[:-1]},"result":{small}}}'.encode()
+
+
 def manifest_line(
     fetched: Fetched,
     *,

@@ -27,6 +27,7 @@ from .content import (
     json_line,
     manifest_line,
     metadata,
+    metadata_json,
     screenshot_of,
 )
 from .keys import KeyAllocator
@@ -98,12 +99,11 @@ class JsonlLayout:
             return manifest_line(fetched), []
         include = self.options.include
         body = body_of(fetched.result) if "content" in include else None
-        record = self._record(fetched, body)
         key = self.parts.key
-        line = self.parts.add(json_line(record))
+        line = self.parts.add(self._record(fetched, body))
         return manifest_line(fetched, key=key, line=line, body=body, objects=[key]), []
 
-    def _record(self, fetched: Fetched, body: Body | None) -> dict[str, Any]:
+    def _record(self, fetched: Fetched, body: Body | None) -> bytes:
         job, result, include = fetched.job, fetched.result, self.options.include
         assert result is not None
         record: dict[str, Any] = {
@@ -122,6 +122,8 @@ class JsonlLayout:
             record["screenshot_base64"] = result.screenshot
         if "network_requests" in include:
             record["network_requests"] = result.network_requests
-        if "metadata" in include:
-            record["job"] = metadata(job, result)
-        return record
+        if "metadata" not in include:
+            return json_line(record)
+        # `"job": metadata(job, result)` as the last key, spliced in as JSON: building the dicts
+        # only to serialise them again was a fifth of the time spent per record.
+        return b'%s,"job":%s}\n' % (json_line(record)[:-2], metadata_json(job, result))

@@ -21,7 +21,6 @@ is shared and locked. Memory: at most one page ahead plus `window` results are h
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,7 +68,6 @@ class ResultSource:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sp-export") as pool:
             page_future: Future[JobsPage] | None = pool.submit(self._page, None, after)
             pending: deque[Pending] = deque()
-            handed = 0
             while page_future is not None:
                 page = page_future.result()
                 cursor = next_cursor(page)
@@ -81,12 +79,6 @@ class ResultSource:
                     pending.append(self._resolve(job, pool))
                     while len(pending) > window:
                         yield _ready(pending.popleft())
-                        handed += 1
-                        if handed % 16 == 0 and page_future is not None and not page_future.done():
-                            # Let the fetch thread take the GIL as soon as its answer is in: the
-                            # next page request waits on it. Without this it can wait a whole
-                            # switch interval (5 ms) per page while we prepare objects.
-                            time.sleep(0)
             while pending:
                 yield _ready(pending.popleft())
 

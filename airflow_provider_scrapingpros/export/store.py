@@ -43,6 +43,9 @@ class ExportStore:
         self.protocol = root.protocol or "file"
         self.base = str(root.path).rstrip("/")
         self.writes = 0
+        # Creating files in one directory from two threads serialises on the directory lock and
+        # costs twice the CPU (measured on ext4); object stores gain from batches in parallel.
+        self.write_threads = 1 if self.protocol in _LOCAL_PROTOCOLS else 2
         self._lock = threading.Lock()
         self._made_dirs: set[str] = set()
 
@@ -79,6 +82,13 @@ class ExportStore:
         if getattr(self.fs, "async_impl", False):
             self.fs.pipe({self._path(key): data for key, data in items})
             for _ in items:
+                self._count()
+        elif self.protocol in _LOCAL_PROTOCOLS:
+            # Plain files, as fsspec's LocalFileSystem would write them, without its per-file
+            # wrapper object: that was a third of the export's time per small object on local disk.
+            for key, data in items:
+                with open(self._path(key), "wb") as out:
+                    out.write(data)
                 self._count()
         else:
             for key, data in items:

@@ -2,9 +2,10 @@
 
 Why batches: one storage call per object costs a thread hop and, on object stores, a request
 scheduled alone; `ExportStore.put_many` hands a whole batch to fsspec, which runs it concurrently
-on its event loop for S3/GCS. Two writer threads keep storage busy while the main thread prepares
-the next batch; at most `in_flight` batches wait, so memory stays bounded. `barrier()` waits for
-everything written so far and re-raises the first failure: a segment is committed only after it.
+on its event loop for S3/GCS. Writer threads (`ExportStore.write_threads`) keep storage busy while
+the main thread prepares the next batch; at most `in_flight` batches wait, so memory stays bounded.
+`barrier()` waits for everything written so far and re-raises the first failure: a segment is
+committed only after it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ BATCH_BYTES = 8 * 1024 * 1024
 
 
 class BatchWriter:
-    def __init__(self, store: ExportStore, *, threads: int = 2, in_flight: int = 4) -> None:
+    def __init__(self, store: ExportStore, *, in_flight: int = 4) -> None:
         self.store = store
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="sp-export-write")
+        self._pool = ThreadPoolExecutor(store.write_threads, thread_name_prefix="sp-export-write")
         self._slots = BoundedSemaphore(in_flight)
         self._futures: list[Future[int]] = []
         self._batch: list[tuple[str, bytes]] = []

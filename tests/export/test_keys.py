@@ -78,3 +78,21 @@ def test_extensions_come_from_a_fixed_table() -> None:
     assert extension_for("application/pdf") == "pdf"
     assert extension_for("IMAGE/PNG; charset=binary") == "png"
     assert extension_for("application/x-unknown") == "bin" and extension_for(None) == "bin"
+
+
+def test_fast_path_for_plain_ids_agrees_with_the_general_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`slugify` returns plain ASCII ids without running the general rules; on 20,000 random ids
+    built to sit on the edges of those rules, both paths give the same stem."""
+    from airflow_provider_scrapingpros.export import keys
+
+    rng = random.Random(7)
+    alphabet = "aZ09._-/\\ é"
+    edges = ["con", "NUL.txt", "a.job", "x.EXTRACTED", "item-1", "a.", "-a", "a" * 120, "a" * 121, "a..b"]
+    ids = [rng.choice(edges) if rng.random() < 0.2 else "" for _ in range(20_000)]
+    ids = [i or "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 125))) for i in ids]
+    fast = [slugify(i) for i in ids]
+    monkeypatch.setattr(keys, "_PLAIN", re.compile(r"(?!)"))  # never matches: general rules only
+    assert [slugify(i) for i in ids] == fast
+    assert sum(keys._PLAIN.fullmatch(i) is None for i in ids) == len(ids)
+    monkeypatch.undo()
+    assert sum(keys._PLAIN.fullmatch(i) is not None for i in ids) > 2_000  # the fast path was taken
