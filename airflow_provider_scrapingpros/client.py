@@ -21,9 +21,10 @@ Design decisions:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, TypedDict
 
 from pydantic import TypeAdapter, ValidationError
@@ -36,6 +37,7 @@ from .models import (
     CollectionUpdate,
     Health,
     JobsPage,
+    JobsPageHead,
     JobStatus,
     NewCollectionResponse,
     Run,
@@ -109,7 +111,16 @@ def scrape_requests(items: Specs | None) -> list[ScrapeRequest] | None:
     return [scrape_request(item, f"request at index {i}", f"requests.{i}.") for i, item in enumerate(items)]
 
 
-def next_cursor(page: JobsPage) -> str | None:
+@dataclass(frozen=True)
+class LazyJobsPage:
+    """A jobs page whose cursor is read at once and whose items are parsed when asked (`page()`):
+    a reader can request the next page before paying for this one's items."""
+
+    head: JobsPageHead
+    page: Callable[[], JobsPage]
+
+
+def next_cursor(page: JobsPage | JobsPageHead) -> str | None:
     """The cursor of the next page, or None after the last one (the SDK's rule, §6.3)."""
     return page.cursor_next if page.has_more and page.cursor_next else None
 
@@ -208,6 +219,46 @@ class ScrapingProsCore(FlowEngine):
         since_completed_at: datetime | None = None,
         include_results: bool = False,
     ) -> Flow[JobsPage]:
+        request = self._jobs_page_request(
+            collection_id, run_id, cursor, limit, status_filter, order_by, order_dir, since_completed_at,
+            include_results,
+        )  # fmt: skip
+        return self.call(request, self.parser(JobsPage.model_validate_json))
+
+    def get_jobs_page_lazy(
+        self,
+        collection_id: str,
+        run_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        status_filter: Sequence[str] | str | None = None,
+        order_by: str | None = None,
+        order_dir: str | None = None,
+        since_completed_at: datetime | None = None,
+        include_results: bool = False,
+    ) -> Flow[LazyJobsPage]:
+        """`get_jobs_page` whose items are parsed (and checked) only when `page()` is called."""
+        request = self._jobs_page_request(
+            collection_id, run_id, cursor, limit, status_filter, order_by, order_dir, since_completed_at,
+            include_results,
+        )  # fmt: skip
+        parse_head = self.parser(JobsPageHead.model_validate_json)
+        parse_page = self.parser(JobsPage.model_validate_json)
+        return self.call(request, lambda r: LazyJobsPage(parse_head(r), partial(parse_page, r)))
+
+    def _jobs_page_request(
+        self,
+        collection_id: str,
+        run_id: str,
+        cursor: str | None,
+        limit: int,
+        status_filter: Sequence[str] | str | None,
+        order_by: str | None,
+        order_dir: str | None,
+        since_completed_at: datetime | None,
+        include_results: bool,
+    ) -> ApiRequest:
         if limit < 1:
             raise ScrapingProsValidationError(
                 f"Invalid limit {limit}, nothing was sent: use 1 to {MAX_PAGE}.", errors=[("limit", ">= 1")]
@@ -229,8 +280,7 @@ class ScrapingProsCore(FlowEngine):
             params.append(("since_completed_at", iso(since_completed_at)))
         if include_results:
             params.append(("include_results", "true"))
-        request = ApiRequest("GET", f"{self._run_path(collection_id, run_id)}/jobs", tuple(params))
-        return self.call(request, self.parser(JobsPage.model_validate_json))
+        return ApiRequest("GET", f"{self._run_path(collection_id, run_id)}/jobs", tuple(params))
 
     def get_job_result(self, collection_id: str, run_id: str, job_id: str) -> Flow[ScrapeResult]:
         path = f"{self._run_path(collection_id, run_id)}/jobs/{quoted(job_id)}/result"

@@ -31,7 +31,7 @@ from airflow.sdk import log as airflow_sdk_log
 from airflow.sdk.log import mask_secret
 from typing_extensions import Unpack
 
-from ..client import JobFilters, ScrapingProsCore, next_cursor
+from ..client import JobFilters, LazyJobsPage, ScrapingProsCore, next_cursor
 from ..exceptions import ScrapingProsError
 from ..models import (
     Collection,
@@ -269,6 +269,21 @@ class ScrapingProsHook(BaseHook):
         caps the page at 100)."""
         return self._run(
             lambda c: c.get_jobs_page(collection_id, run_id, cursor=cursor, limit=limit, **filters)
+        )
+
+    def get_jobs_page_lazy(
+        self,
+        collection_id: str,
+        run_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        **filters: Unpack[JobFilters],
+    ) -> LazyJobsPage:
+        """`get_jobs_page` with the items parsed on `.page()`: the cursor (`.head`) is known first,
+        so the next page can be requested while this one is parsed."""
+        return self._run(
+            lambda c: c.get_jobs_page_lazy(collection_id, run_id, cursor=cursor, limit=limit, **filters)
         )
 
     async def aget_jobs_page(

@@ -221,10 +221,14 @@ def test_a_body_off_the_contract_fails_closed(set_conn: Any, raised: list[BaseEx
     try:
         set_conn(f"http://127.0.0.1:{server.server_address[1]}", **FAST)
         err = catch(raised, ScrapingProsResponseError, ScrapingProsHook().health)
+        lazy = ScrapingProsHook().get_jobs_page_lazy("c1", "r1")  # the head alone has no required field
     finally:
         server.shutdown()
         server.server_close()
     assert "with a body that does not match the ScrapingPros API (status: Field required)" in str(err)
+    assert (lazy.head.cursor_next, lazy.head.has_more) == (None, False)
+    with pytest.raises(ScrapingProsResponseError, match=r"the ScrapingPros API \(items: Field required\)"):
+        lazy.page()  # ...but its items are checked as strictly as get_jobs_page's
     assert str(err).endswith(
         "Check that the connection's host is a ScrapingPros API; if it is, upgrade this provider."
     )

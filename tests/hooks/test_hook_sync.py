@@ -100,6 +100,16 @@ def test_runs_jobs_and_results(hook: ScrapingProsHook, sp: Any) -> None:
     failed = hook.get_jobs_page(created.id, run.run_id, status_filter="failed,timeout")
     assert failed.items == []
 
+    # The lazy twin: the cursor is known before the items are parsed, and the items are the same.
+    first = hook.get_jobs_page_lazy(created.id, run.run_id, limit=4, order_by="completed_at")
+    assert (first.head.has_more, first.head.cursor_next is not None) == (True, True)
+    rest = hook.get_jobs_page_lazy(
+        created.id, run.run_id, limit=4, order_by="completed_at", cursor=first.head.cursor_next
+    )
+    assert (rest.head.has_more, rest.head.cursor_next) == (False, None)
+    walked = [j.job_public_id for page in (first, rest) for j in page.page().items]
+    assert walked == [j.job_public_id for j in jobs]
+
 
 def test_scrape_health_and_run_url(hook: ScrapingProsHook, sp: Any) -> None:
     assert hook.health().status == "ok"
