@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any, TypedDict
 
 from pydantic import TypeAdapter, ValidationError
+from typing_extensions import Unpack
 
 from .exceptions import ScrapingProsValidationError
 from .flows import FlowEngine, collection_path, quoted
@@ -213,16 +214,9 @@ class ScrapingProsCore(FlowEngine):
         *,
         cursor: str | None = None,
         limit: int = 100,
-        status_filter: Sequence[str] | str | None = None,
-        order_by: str | None = None,
-        order_dir: str | None = None,
-        since_completed_at: datetime | None = None,
-        include_results: bool = False,
+        **filters: Unpack[JobFilters],
     ) -> Flow[JobsPage]:
-        request = self._jobs_page_request(
-            collection_id, run_id, cursor, limit, status_filter, order_by, order_dir, since_completed_at,
-            include_results,
-        )  # fmt: skip
+        request = self._jobs_page_request(collection_id, run_id, cursor, limit, **filters)
         return self.call(request, self.parser(JobsPage.model_validate_json))
 
     def get_jobs_page_lazy(
@@ -232,17 +226,10 @@ class ScrapingProsCore(FlowEngine):
         *,
         cursor: str | None = None,
         limit: int = 100,
-        status_filter: Sequence[str] | str | None = None,
-        order_by: str | None = None,
-        order_dir: str | None = None,
-        since_completed_at: datetime | None = None,
-        include_results: bool = False,
+        **filters: Unpack[JobFilters],
     ) -> Flow[LazyJobsPage]:
         """`get_jobs_page` whose items are parsed (and checked) only when `page()` is called."""
-        request = self._jobs_page_request(
-            collection_id, run_id, cursor, limit, status_filter, order_by, order_dir, since_completed_at,
-            include_results,
-        )  # fmt: skip
+        request = self._jobs_page_request(collection_id, run_id, cursor, limit, **filters)
         parse_head = self.parser(JobsPageHead.model_validate_json)
         parse_page = self.parser(JobsPage.model_validate_json)
         return self.call(request, lambda r: LazyJobsPage(parse_head(r), partial(parse_page, r)))
@@ -253,11 +240,12 @@ class ScrapingProsCore(FlowEngine):
         run_id: str,
         cursor: str | None,
         limit: int,
-        status_filter: Sequence[str] | str | None,
-        order_by: str | None,
-        order_dir: str | None,
-        since_completed_at: datetime | None,
-        include_results: bool,
+        *,
+        status_filter: Sequence[str] | str | None = None,
+        order_by: str | None = None,
+        order_dir: str | None = None,
+        since_completed_at: datetime | None = None,
+        include_results: bool = False,
     ) -> ApiRequest:
         if limit < 1:
             raise ScrapingProsValidationError(
