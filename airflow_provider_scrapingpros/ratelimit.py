@@ -12,6 +12,12 @@ Design:
 * `reserve()` is arithmetic under a `threading.Lock` and returns how long the caller must wait; it
   never sleeps. The caller sleeps (`time.sleep` in the sync transport, `await asyncio.sleep` in the
   async one) and asks again, so the lock is never held across I/O and the event loop never blocks.
+* A refused caller is told to come back at a slot of its own in the next window, one slot per
+  `window / limit` seconds (30 ms at 2,000/min): the waiters re-arrive at the pace the budget
+  sustains, not in a herd at the roll-over. Within a few seconds of a random spread, 1,000 triggers
+  each reconnecting (a minute's wait outlives keep-alive) kept the triggerer's loop busy for 2 s in
+  100-200 ms iterations, and what they allocated at once set off gen-2 collections of 65 ms inside
+  trigger steps (bench/triggerer.py --debug). The first waiter's slot is the window's end itself.
 * Requests in flight are counted: an answer's `Remaining` does not yet include requests sent after
   it left the server, so within one window we keep the lower of our estimate and the server's.
 """
@@ -19,15 +25,18 @@ Design:
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 import time
 from collections.abc import Mapping
 
 # The window length is not announced, only the time left; the sandbox and the API use 60 s windows.
 _ASSUMED_WINDOW_S = 60.0
-_SPREAD_PER_WAITER_S = 0.01
-_MAX_SPREAD_S = 5.0
+# Slots fill at most the first half of the next window, then the next waiters share them (two per
+# slot, and so on): a wait stays under window + half a window + margin (91 s), below the default
+# `retry_after_cap` (120 s) past which a caller gives up instead of waiting.
+_MAX_SPREAD_FRACTION = 0.5
+# Slot spacing while the limit is unknown (an answer with Remaining/Reset but no Limit).
+_FALLBACK_SPACING_S = 0.01
 # `X-RateLimit-Reset` is in whole seconds: wait a little past it so the server's window has rolled.
 _RESET_MARGIN_S = 1.0
 
@@ -49,7 +58,7 @@ class RateBudget:
         self.remaining: int | None = None
         self.window_end: float = 0.0  # monotonic
         self.in_flight = 0
-        self.waiting = 0  # callers refused in this window: how widely to spread their retries
+        self.next_slot: float = 0.0  # monotonic: when the next refused caller should come back
 
     def __repr__(self) -> str:
         return f"RateBudget(limit={self.limit}, remaining={self.remaining}, in_flight={self.in_flight})"
@@ -62,18 +71,20 @@ class RateBudget:
                 # The window rolled over: the budget is full again (the next answer corrects us).
                 self.remaining = self.limit
                 self.window_end = now + _ASSUMED_WINDOW_S
-                self.waiting = 0
             if self.remaining is None or self.remaining > 0:
                 if self.remaining is not None:
                     self.remaining -= 1
                 self.in_flight += 1
                 return 0.0
-            # Spread the waiters in proportion to how many there are (10 ms each, at most 5 s): one
-            # waiter loses nothing, while 1,000 triggers waking in the same instant at the window
-            # roll-over would stall the triggerer's loop for hundreds of milliseconds (bench/triggerer).
-            self.waiting += 1
-            spread = min(_MAX_SPREAD_S, _SPREAD_PER_WAITER_S * self.waiting)
-            return max(0.0, self.window_end - now) + random.uniform(0.0, spread)
+            # Book the next free slot. Absolute times, not an index from `window_end`: each answer
+            # moves that estimate by up to a second (Reset is in whole seconds), and slots counted
+            # from a moving origin would land on top of each other.
+            spacing = _ASSUMED_WINDOW_S / self.limit if self.limit else _FALLBACK_SPACING_S
+            slot = max(self.next_slot, self.window_end)
+            if slot >= self.window_end + _ASSUMED_WINDOW_S * _MAX_SPREAD_FRACTION:
+                slot = self.window_end
+            self.next_slot = slot + spacing
+            return max(0.0, slot - now)
 
     def observe(self, headers: Mapping[str, str] | None, now: float | None = None) -> None:
         """Feed one answer's headers (lower-case names); `None` = the request got no answer."""
@@ -96,7 +107,10 @@ class RateBudget:
                 self.window_end = end
             else:
                 self.remaining = min(self.remaining, remaining)
-                self.window_end = end  # each answer refines the estimate of the window's end
+                # Every estimate is at or after the true end (Reset rounded + margin), so the earliest
+                # is the best one. Never later: a waiter that comes back at its booked slot would
+                # be refused again and booked behind all the others.
+                self.window_end = min(self.window_end, end)
 
 
 _REGISTRY: dict[str, RateBudget] = {}
