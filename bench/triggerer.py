@@ -380,6 +380,9 @@ def child(config_path: str) -> None:
     log_file = open(config["log"], "w", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
     os.dup2(log_file.fileno(), 2)
     # Everything the triggers need, imported before the clock starts (the triggerer has it loaded).
+    # The triggerer's own module too: Airflow's async connection lookup imports its supervisor
+    # module on first use, 20-25 ms on the loop here that a real triggerer never pays.
+    import airflow.jobs.triggerer_job_runner
     import airflow.sdk  # noqa: F401
 
     from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook  # noqa: F401
