@@ -77,9 +77,17 @@ def _truncate_utf8(text: str, limit: int) -> str:
     return encoded[:limit].decode("utf-8", "ignore")
 
 
+def _is_device(segment: str) -> bool:
+    return segment.split(".", 1)[0].lower() in _WINDOWS_DEVICES
+
+
+def _ends_with_side_word(stem: str) -> bool:
+    return stem.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower() in SIDE_WORDS
+
+
 def _clean_segment(segment: str) -> str:
     cleaned = _UNSAFE_RUN.sub("_", segment).lstrip("._-").rstrip(".")
-    if cleaned.split(".", 1)[0].lower() in _WINDOWS_DEVICES:
+    if _is_device(cleaned):
         cleaned = f"x{cleaned}"
     return _truncate_utf8(cleaned, _MAX_SEGMENT_BYTES).rstrip(".")
 
@@ -90,11 +98,7 @@ def slugify(custom_id: str | None) -> str:
         return ""
     # Typical ids (`item-000123`, `sku_42.v2`) pass every rule unchanged; skipping the general path
     # halves the export's per-job key cost.
-    if (
-        _PLAIN.fullmatch(custom_id)
-        and custom_id.split(".", 1)[0].lower() not in _WINDOWS_DEVICES
-        and custom_id.rsplit(".", 1)[-1].lower() not in SIDE_WORDS
-    ):
+    if _PLAIN.fullmatch(custom_id) and not _is_device(custom_id) and not _ends_with_side_word(custom_id):
         return custom_id
     text = unicodedata.normalize("NFC", custom_id)
     segments = [_clean_segment(s) for s in re.split(r"[/\\]", text) if s not in ("", ".", "..")]
@@ -102,8 +106,7 @@ def slugify(custom_id: str | None) -> str:
     stem = _truncate_utf8(stem, _MAX_STEM_BYTES).rstrip("/.")
     if not stem:
         return ""
-    last_word = stem.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
-    if stem != custom_id or last_word in SIDE_WORDS:
+    if stem != custom_id or _ends_with_side_word(stem):
         stem = f"{stem}.{hashlib.sha256(custom_id.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
     return stem
 

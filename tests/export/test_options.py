@@ -10,6 +10,7 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_scrapingpros.export.content import json_line, metadata, metadata_json
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from tests.export.helpers import RESULT_ROUTE, export, make_run, mixed_requests, read_manifest, tree
@@ -100,3 +101,15 @@ def test_a_run_the_api_failed_is_exported_as_far_as_it_went(
     stopped = [m for m in manifest if m["reason"] == "run_failed"]
     assert stopped and all(m["state"] == "failed" for m in stopped)
     assert json.loads((root / "_SUCCESS.json").read_text())["run_status"] == "failed"
+
+
+def test_jsonl_job_metadata_is_the_files_metadata_as_json(sp: SandboxControl, hook: ScrapingProsHook) -> None:
+    """jsonl records splice `metadata_json` in as bytes; it must stay the same document as the
+    `metadata` dict the files layout writes (a field added to one and not the other would drift)."""
+    cid, rid, _ = make_run(hook, mixed_requests(20))
+    page = hook.get_jobs_page(cid, rid, include_results=True, limit=20)
+    assert len(page.items) == 20
+    for job in page.items:
+        for result in (job.result, None):
+            assert metadata_json(job, result) == json_line(metadata(job, result))[:-1]
+            assert json.loads(metadata_json(job, result)) == metadata(job, result)
