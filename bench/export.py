@@ -12,7 +12,14 @@ the next, so every round writes into recycled memory rather than fresh pages.
 * **SDK**: `SyncClient.iter_results(cid, rid)`, writing each result's body to its own file;
 * **ours**: `ExportEngine` (what `ScrapingProsExportResultsOperator` runs) on file://, in both
   layouts (`files`: one file per result like the SDK loop; `jsonl`: gzip parts), with manifest
-  and `_SUCCESS.json`.
+  and `_SUCCESS.json`;
+* two yardsticks, to judge the ratio against what this machine allows:
+  **walk**: our export's page reads alone (same hook, same one-page-ahead walk, every item
+  parsed, nothing hashed or written). An export must read every page, and one cursor walk is
+  serial (each page's cursor is in the page before it), so no export that walks the cursor once
+  beats `walk`: SDK seconds / walk seconds is the ceiling of the ratio here.
+  **bare**: the walk plus only the work no export can skip: each body hashed and written to its
+  own file, one manifest line per job. None of ours: resume state, safe keys, `_SUCCESS.json`.
 
 Both write to memory-backed storage (`/dev/shm`) when the machine has it, `--dir` to choose: on
 this VM's ext4, creating a file costs 200-600 µs of kernel time whatever the client (2,000 empty
@@ -119,6 +126,40 @@ def our_export(cid: str, rid: str, out: Path, layout: Layout = "files") -> int:
     return int(outcome.summary["exported"])
 
 
+def walk_only(cid: str, rid: str) -> int:
+    """Read every page the export reads, exactly as it reads them, and nothing else."""
+    from airflow_provider_scrapingpros.export.content import ExportOptions
+    from airflow_provider_scrapingpros.export.source import ResultSource
+    from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
+
+    hook = ScrapingProsHook(CONN_ID)
+    source = ResultSource(hook, cid, rid, ExportOptions())
+    read = sum(1 for _ in source.iter_fetched(None, set()))
+    hook.close()
+    return read
+
+
+def bare_export(cid: str, rid: str, out: Path) -> int:
+    """The walk, each body hashed and written to its own file, one manifest line per job."""
+    from airflow_provider_scrapingpros.export.content import ExportOptions, body_of, json_line, manifest_line
+    from airflow_provider_scrapingpros.export.source import ResultSource
+    from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
+
+    out.mkdir(parents=True)
+    hook = ScrapingProsHook(CONN_ID)
+    lines = []
+    for fetched in ResultSource(hook, cid, rid, ExportOptions()).iter_fetched(None, set()):
+        body = body_of(fetched.result) if fetched.result is not None else None
+        assert body is not None, fetched  # every bench job succeeds with an html body
+        key = f"{fetched.job.custom_id}.{body.ext}"
+        with open(out / key, "wb") as stream:
+            stream.write(body.data)
+        lines.append(json_line(manifest_line(fetched, key=key, body=body)))
+    (out / "_manifest.jsonl").write_bytes(b"".join(lines))
+    hook.close()
+    return len(lines)
+
+
 def _timed(control: Any, label: str, drain: Any) -> dict[str, Any]:
     control.clear_requests()
     started = time.perf_counter()
@@ -186,7 +227,8 @@ def run(jobs: int = 2000, *, rss_sizes: Sequence[int] = (), out_dir: str | None 
         control = SandboxControl(base_url)
         control.set_token(TOKEN, rate_limit_enabled=False)  # measure the clients, not the plan
         cid, rid = make_run(base_url, jobs)
-        rounds: dict[str, list[dict[str, Any]]] = {"sdk": [], "files": [], "jsonl": []}
+        clients = ("sdk", "files", "jsonl", "walk", "bare")
+        rounds: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
         out = Path(tmp, "out")
         for i in range(-1, ROUNDS):  # interleaved (the machine may be shared); the first is a warm-up
             if i == 0:
@@ -201,8 +243,11 @@ def run(jobs: int = 2000, *, rss_sizes: Sequence[int] = (), out_dir: str | None 
                 export = lambda la=layout: our_export(cid, rid, out, la)  # noqa: E731
                 rounds[layout].append(_timed(control, layout, export))
                 shutil.rmtree(out)
+            rounds["walk"].append(_timed(control, "walk", lambda: walk_only(cid, rid)))
+            rounds["bare"].append(_timed(control, "bare", lambda: bare_export(cid, rid, out)))
+            shutil.rmtree(out)
         gc.unfreeze()
-        sdk, files, jsonl = (_median(r[1:]) for r in rounds.values())
+        sdk, files, jsonl, walk, bare = (_median(r[1:]) for r in rounds.values())
         big = {n: peak_rss_mb(control, base_url, n) for n in rss_sizes}
     pages = math.ceil(jobs / 100)
     report: dict[str, Any] = {
@@ -213,6 +258,10 @@ def run(jobs: int = 2000, *, rss_sizes: Sequence[int] = (), out_dir: str | None 
         "ours_jsonl": jsonl,
         "speedup_files": round(files["results_per_s"] / sdk["results_per_s"], 2),
         "speedup_jsonl": round(jsonl["results_per_s"] / sdk["results_per_s"], 2),
+        "walk": walk,
+        "bare": bare,
+        "ceiling": round(walk["results_per_s"] / sdk["results_per_s"], 2),
+        "speedup_bare": round(bare["results_per_s"] / sdk["results_per_s"], 2),
         "request_budget": round(1.05 * pages + files["run_polls"], 2),
     }
     report["targets"] = {

@@ -58,6 +58,21 @@ def export_rows(result: dict[str, Any]) -> list[Row]:
                 passed=targets.get(f"throughput_2x_{layout}"),
             )
         )
+    yardsticks = (
+        ("walk", "export's page walk alone, nothing written (ceiling)"),
+        ("bare", "bare loop: walk + sha256 + one file + manifest line"),
+    )
+    for name, what in yardsticks:
+        if name in result:
+            rows.append(
+                Row(
+                    f"export {jobs:,} jobs: {what}",
+                    result[name]["results_per_s"],
+                    sdk["results_per_s"],
+                    unit="/s",
+                    target="—",
+                )
+            )
     files = result.get("ours_files")
     if files is not None and "request_budget" in result:
         rows.append(

@@ -76,6 +76,8 @@ def _export_report() -> dict[str, Any]:
         "sdk": {"results_per_s": 300.0},
         "ours_files": client,
         "ours_jsonl": {**client, "results_per_s": 500.0},
+        "walk": {"results_per_s": 1200.0},
+        "bare": {"results_per_s": 1000.0},
         "request_budget": 22.0,
         "targets": {"requests": True, "throughput_2x_files": True, "throughput_2x_jsonl": False, "rss": True},
         "subprocess_exports": {
@@ -90,6 +92,8 @@ def test_export_rows_map_every_target_of_bench_export() -> None:
     assert [(r.metric, r.ours, r.reference, r.passed) for r in rows] == [
         ("export 2,000 jobs (files): results/s vs SDK iter_results", 900.0, 300.0, True),
         ("export 2,000 jobs (jsonl): results/s vs SDK iter_results", 500.0, 300.0, False),
+        ("export 2,000 jobs: export's page walk alone, nothing written (ceiling)", 1200.0, 300.0, None),
+        ("export 2,000 jobs: bare loop: walk + sha256 + one file + manifest line", 1000.0, 300.0, None),
         ("export 2,000 jobs: API requests vs budget (1.05 x pages + run polls)", 21, 22.0, True),
         ("export: peak RSS 50,000 vs 2,000 jobs", 160.0, 150.0, True),
     ]
