@@ -165,9 +165,8 @@ class FlowEngine:
 
     def _attempt(self, request: ApiRequest, sent_at: list[float] | None = None) -> Steps[Result]:
         """One send, after waiting for the rate budget; `sent_at` receives the time it left."""
-        budget = self.budget
-        while (wait := budget.reserve()) > 0:
-            cap = self.settings.retry.retry_after_cap
+        budget, cap = self.budget, self.settings.retry.retry_after_cap
+        while (wait := budget.reserve(max_wait=cap)) > 0:
             if wait > cap:  # same rule as a long Retry-After: say so rather than hold a worker
                 raise ScrapingProsRateLimitError(
                     f"{request.method} {request.path}: this token's rate budget is used up "

@@ -33,7 +33,8 @@ from collections.abc import Mapping
 _ASSUMED_WINDOW_S = 60.0
 # Slots fill at most the first half of the next window, then the next waiters share them (two per
 # slot, and so on): a wait stays under window + half a window + margin (91 s), below the default
-# `retry_after_cap` (120 s) past which a caller gives up instead of waiting.
+# `retry_after_cap` (120 s) past which a caller gives up instead of waiting. A caller with a
+# shorter cap is never booked beyond it (`reserve(max_wait=...)`).
 _MAX_SPREAD_FRACTION = 0.5
 # Slot spacing while the limit is unknown (an answer with Remaining/Reset but no Limit).
 _FALLBACK_SPACING_S = 0.01
@@ -63,8 +64,14 @@ class RateBudget:
     def __repr__(self) -> str:
         return f"RateBudget(limit={self.limit}, remaining={self.remaining}, in_flight={self.in_flight})"
 
-    def reserve(self, now: float | None = None) -> float:
-        """Take one request slot and return 0, or return the seconds to wait before asking again."""
+    def reserve(self, now: float | None = None, *, max_wait: float = float("inf")) -> float:
+        """Take one request slot and return 0, or return the seconds to wait before asking again.
+
+        `max_wait`: the longest wait the caller accepts (its `retry_after_cap`, or the time left to
+        its deadline). Spreading never pushes a caller past it: when the next free slot is too late,
+        the caller is told the roll-over itself (sharing the first slot) and books nothing; if even
+        that is too late, the caller gives up with the true wait in its message.
+        """
         now = time.monotonic() if now is None else now
         with self._lock:
             if self.remaining is not None and now >= self.window_end:
@@ -83,6 +90,8 @@ class RateBudget:
             slot = max(self.next_slot, self.window_end)
             if slot >= self.window_end + _ASSUMED_WINDOW_S * _MAX_SPREAD_FRACTION:
                 slot = self.window_end
+            if slot - now > max_wait:  # not booked: the next waiter keeps the slot
+                return max(0.0, self.window_end - now)
             self.next_slot = slot + spacing
             return max(0.0, slot - now)
 

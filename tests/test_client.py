@@ -370,6 +370,18 @@ def test_waiters_beyond_half_a_window_share_slots_instead_of_waiting_longer() ->
     assert max(Counter(waits).values()) == 3  # 12 waiters on 5 slots
 
 
+def test_a_waiter_is_never_booked_past_the_wait_it_accepts() -> None:
+    # A hook with retry_after_cap=40 s must not be given up on because others were booked first:
+    # the window rolls over at 31 s, within its cap, so it comes back then, not at its slot.
+    budget = _spent(limit=10)  # 6 s per slot
+    patient = [budget.reserve(now=1.0) for _ in range(3)]
+    assert patient == [30.0, 36.0, 42.0]
+    assert budget.reserve(now=1.0, max_wait=40.0) == 30.0  # the roll-over, not the 48 s slot
+    assert budget.reserve(now=1.0) == 48.0  # it took no slot: the next patient waiter gets it
+    assert budget.reserve(now=1.0, max_wait=20.0) == 30.0  # the roll-over is too far: the caller gives up
+    assert budget.reserve(now=1.0) == 54.0  # and booked nothing either (48 s went to the waiter above)
+
+
 def test_a_later_estimate_of_the_window_end_does_not_turn_a_booked_waiter_away() -> None:
     # Reset is in whole seconds, so answers in the same window disagree on its end by up to 1 s. A
     # waiter booked against the earliest estimate must find the window rolled when it comes back.
