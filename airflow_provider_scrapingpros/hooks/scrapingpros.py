@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -301,8 +301,9 @@ class ScrapingProsHook(BaseHook):
 
     def iter_jobs(
         self, collection_id: str, run_id: str, *, page_size: int = 100, **filters: Unpack[JobFilters]
-    ) -> Iterator[Job]:
-        """Every job, page by page, following cursors; one page in memory at a time, fetched lazily."""
+    ) -> Generator[Job, None, None]:
+        """Every job, page by page, following cursors; one page in memory at a time, fetched lazily.
+        A generator, so a caller that stops early can `close()` it."""
         cursor: str | None = None
         while True:
             page = self.get_jobs_page(collection_id, run_id, cursor=cursor, limit=page_size, **filters)
