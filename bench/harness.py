@@ -191,7 +191,8 @@ def execute_until_deferred(operator: Any, context: dict[str, Any]) -> Any:
     """Run `operator.execute(context)`; return the trigger it defers to, rebuilt from its serialized
     form as the triggerer would (classpath + kwargs). A task that finishes without deferring is an
     error here: the benchmarks that call this measure the deferred path."""
-    from airflow.sdk.exceptions import TaskDeferred
+    # Airflow 3.1 has no airflow.sdk.exceptions.TaskDeferred; the benchmarks run on 3.3 only.
+    from airflow.sdk.exceptions import TaskDeferred  # type: ignore[attr-defined]
 
     try:
         result = operator.execute(context)

@@ -28,6 +28,7 @@ from airflow_provider_scrapingpros.exceptions import (
     ScrapingProsValidationError,
     error_for_response,
 )
+from airflow_provider_scrapingpros.models import Run
 from airflow_provider_scrapingpros.ratelimit import RateBudget, budget_for
 from airflow_provider_scrapingpros.retry import (
     Action,
@@ -399,9 +400,7 @@ def test_rate_budget_is_shared_per_token_and_hides_it() -> None:
     assert TOKEN not in repr(a)
 
 
-def _run(run_id: str, created_at: float) -> Any:
-    from airflow_provider_scrapingpros.models import Run
-
+def _run(run_id: str, created_at: float) -> Run:
     return Run(run_id=run_id, collection_id="c", status="in_progress", created_at=created_at)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,8 @@ def test_rendered_json_list_is_accepted() -> None:
         ([42], "requests[0]: expected a URL string, a request dict or a ScrapeRequest, got int"),
     ],
 )
-def test_invalid_requests_name_index_and_field(requests: list[object], expected: str) -> None:
+# list[Any]: the cases are deliberately ill-typed (e.g. [42]), as untyped DAG input can be.
+def test_invalid_requests_name_index_and_field(requests: list[Any], expected: str) -> None:
     with pytest.raises(ScrapingProsInputError) as err:
         load_requests(requests)
     assert expected in str(err.value)

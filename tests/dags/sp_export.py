@@ -7,7 +7,7 @@ connection, or the ids of a run created by the test itself.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.sdk import DAG, Asset, task
 
@@ -18,6 +18,10 @@ from airflow_provider_scrapingpros.operators.collections import (
 )
 from airflow_provider_scrapingpros.operators.export import ScrapingProsExportResultsOperator
 
+# `collection_id=create.output` and `task(op.output)` hand a task an upstream task's XCom, which Airflow
+# pulls before the task runs. Airflow types `.output` as XComArg, not as the value it stands for (the
+# mypy plugin Airflow uses on its own DAGs to type it as Any is not shipped), so those lines carry a
+# `type: ignore[arg-type]`.
 COMMON: dict[str, Any] = {
     "schedule": None,
     "start_date": datetime(2026, 1, 1),
@@ -25,7 +29,14 @@ COMMON: dict[str, Any] = {
     "render_template_as_native_obj": True,
 }
 EXPORTS = Asset("sp-export-results")
-CONF = {
+
+
+class StorageConf(TypedDict):
+    destination: str
+    storage_conn_id: str
+
+
+CONF: StorageConf = {
     "destination": "{{ dag_run.conf['destination'] }}",
     "storage_conn_id": "{{ dag_run.conf.get('storage_conn_id') }}",
 }
@@ -42,7 +53,10 @@ with DAG(dag_id="sp_export_pipeline", **COMMON):
         task_id="create", name="export-pipeline", requests="{{ dag_run.conf['requests'] }}"
     )
     run = ScrapingProsRunCollectionOperator(
-        task_id="run", collection_id=create.output, deferrable=True, poll_interval=0.05
+        task_id="run",
+        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
+        deferrable=True,
+        poll_interval=0.05,
     )
     export = ScrapingProsExportResultsOperator(
         task_id="export",
@@ -53,7 +67,7 @@ with DAG(dag_id="sp_export_pipeline", **COMMON):
         **CONF,
     )
     run >> export
-    count_exported(export.output)
+    count_exported(export.output)  # type: ignore[arg-type]  # XComArg
 
 
 with DAG(dag_id="sp_export_follow", **COMMON):
@@ -61,7 +75,9 @@ with DAG(dag_id="sp_export_follow", **COMMON):
         task_id="create", name="export-follow", requests="{{ dag_run.conf['requests'] }}"
     )
     start = ScrapingProsRunCollectionOperator(
-        task_id="start", collection_id=create.output, wait_for_completion=False
+        task_id="start",
+        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
+        wait_for_completion=False,
     )
     start >> ScrapingProsExportResultsOperator(
         task_id="export",

@@ -18,6 +18,10 @@ from airflow_provider_scrapingpros.operators.collections import (
 )
 from airflow_provider_scrapingpros.sensors.scrapingpros import ScrapingProsRunSensor
 
+# `collection_id=create.output` and `task(op.output)` hand a task an upstream task's XCom, which Airflow
+# pulls before the task runs. Airflow types `.output` as XComArg, not as the value it stands for (the
+# mypy plugin Airflow uses on its own DAGs to type it as Any is not shipped), so those lines carry a
+# `type: ignore[arg-type]`.
 COMMON: dict[str, Any] = {
     "schedule": None,
     "start_date": datetime(2026, 1, 1),
@@ -41,24 +45,30 @@ for deferrable in (True, False):
         )
         run = ScrapingProsRunCollectionOperator(
             task_id="run",
-            collection_id=create.output,
+            collection_id=create.output,  # type: ignore[arg-type]  # XComArg
             deferrable=deferrable,
             poll_interval=0.05,
         )
-        summarize(run.output)
+        summarize(run.output)  # type: ignore[arg-type]  # XComArg
 
 
 with DAG(dag_id="sp_max_failed_ratio", **COMMON):
     create = ScrapingProsCreateCollectionOperator(task_id="create", name=CONF_NAME, requests=CONF_REQUESTS)
     ScrapingProsRunCollectionOperator(
-        task_id="run", collection_id=create.output, deferrable=True, poll_interval=0.05, max_failed_ratio=0.1
+        task_id="run",
+        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
+        deferrable=True,
+        poll_interval=0.05,
+        max_failed_ratio=0.1,
     )
 
 
 with DAG(dag_id="sp_sensor", **COMMON):
     create = ScrapingProsCreateCollectionOperator(task_id="create", name=CONF_NAME, requests=CONF_REQUESTS)
     start = ScrapingProsRunCollectionOperator(
-        task_id="start", collection_id=create.output, wait_for_completion=False
+        task_id="start",
+        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
+        wait_for_completion=False,
     )
     start >> ScrapingProsRunSensor(
         task_id="wait",
@@ -89,7 +99,7 @@ with DAG(dag_id="sp_retry_reattach", **COMMON):
     create = ScrapingProsCreateCollectionOperator(task_id="create", name=CONF_NAME, requests=CONF_REQUESTS)
     CrashAfterPost(
         task_id="run",
-        collection_id=create.output,
+        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
         deferrable=True,
         poll_interval=0.05,
         retries=1,
@@ -102,10 +112,16 @@ with DAG(dag_id="sp_update_then_run", **COMMON):
         task_id="create", name=CONF_NAME, requests=["example.com/a"]
     )
     update = ScrapingProsUpdateCollectionOperator(
-        task_id="update", collection_id=create.output, name=CONF_NAME, requests=CONF_REQUESTS
+        task_id="update",
+        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
+        name=CONF_NAME,
+        requests=CONF_REQUESTS,
     )
     ScrapingProsRunCollectionOperator(
-        task_id="run", collection_id=update.output, deferrable=True, poll_interval=0.05
+        task_id="run",
+        collection_id=update.output,  # type: ignore[arg-type]  # XComArg
+        deferrable=True,
+        poll_interval=0.05,
     )
 
 

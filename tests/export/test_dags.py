@@ -96,7 +96,7 @@ def test_follow_mode_equals_export_after_completion(
 ) -> None:
     # ~5 s of run (100 jobs, 4 at a time, 200 ms each at time scale 0.01): the export defers repeatedly
     sp_conn.set_token(DEV_TOKEN, max_concurrent_jobs=4)
-    conf = {
+    conf: dict[str, Any] = {
         "requests": mixed_requests(100, "follow", latency_ms=20000),
         "destination": f"file://{tmp_path}/follow",
     }

@@ -19,7 +19,7 @@ from airflow_provider_scrapingpros.triggers.export import ExportWakeEvent, Scrap
 from tests.conftest import DEV_TOKEN
 from tests.export.helpers import engine, export, mixed_requests, start_run, tree, wait_terminal
 
-OPTIONS = {
+OPTIONS: dict[str, dict[str, Any]] = {
     "files": {"layout": "files", "segment_size": 25},
     "jsonl": {"layout": "jsonl", "part_max_records": 15},
 }

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
@@ -19,7 +20,7 @@ BROWSER = {"browser": True, "screenshot": True, "network_capture": {"resource_ty
 
 
 def _browser_run(hook: ScrapingProsHook) -> tuple[str, str]:
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "url": "https://example.com/b/0?sp_extractable=1",
             "custom_id": "b0",

@@ -101,7 +101,9 @@ def test_defaults_and_overrides(set_conn: Any) -> None:
 def test_token_is_registered_with_airflows_secrets_masker(
     set_conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.sdk.log import redact
+    # airflow.sdk.log applies this redact in its log processors but imports it from a private module
+    # without re-exporting it.
+    from airflow.sdk.log import redact  # type: ignore[attr-defined]
 
     sync_token, async_token = "sp_mask_probe_sync_7f3a", "sp_mask_probe_async_9c1e"
     assert redact(f"a {sync_token} b {async_token}") == f"a {sync_token} b {async_token}"

@@ -13,11 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 import pytest
 
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
+from airflow_provider_scrapingpros.models import NewCollectionResponse, Run
 
 from .helpers import FAST, settled, urls, wait_terminal
 
@@ -27,6 +28,13 @@ PROFILE = {
 }
 COLLECTIONS = "POST /v1/async/collections"
 RUN = "POST /v1/async/collections/{cid}/run"
+T = TypeVar("T")
+
+
+class Seeded(TypedDict):
+    seeds: list[tuple[NewCollectionResponse, Run]]
+    jobs: list[tuple[str, str, str]]  # (collection id, run id, job id)
+    targets: list[NewCollectionResponse]
 
 
 def _faults_seen(sp: Any) -> Counter[str]:
@@ -34,7 +42,7 @@ def _faults_seen(sp: Any) -> Counter[str]:
     return Counter(item["fault"] for item in sp.requests() if item["fault"])
 
 
-def _seed(hook: ScrapingProsHook, n_targets: int) -> dict[str, Any]:
+def _seed(hook: ScrapingProsHook, n_targets: int) -> Seeded:
     """Fault-free setup: finished runs to read, and empty-ish collections to run or update."""
     seeds = [hook.create_collection(f"seed-{i}", urls(3, f"s{i}-")) for i in range(5)]
     runs = [hook.create_run(c.id) for c in seeds]
@@ -54,7 +62,7 @@ def test_thousand_mixed_async_calls_survive_the_fault_profile(sp: Any, set_conn:
     sp.clear_requests()
     sp.set_faults(PROFILE)
 
-    def at(i: int, seq: list[Any]) -> Any:
+    def at(i: int, seq: list[T]) -> T:
         return seq[i % len(seq)]
 
     Check = Callable[[], Awaitable[bool]]

@@ -10,15 +10,21 @@ import pytest
 
 from airflow_provider_scrapingpros.exceptions import ScrapingProsNotFoundError
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.models import ScrapeRequest
+from airflow_provider_scrapingpros.models import Job, ScrapeRequest
 
 from .helpers import logged, urls, wait_terminal
 
 JOBS = "GET /v1/async/collections/{cid}/runs/{rid}/jobs"
 
 
+def completed_at(job: Job) -> datetime:
+    """A finished job's completion time (the model allows None for jobs still queued or running)."""
+    assert job.completed_at is not None, job
+    return job.completed_at
+
+
 def test_collection_lifecycle(hook: ScrapingProsHook, sp: Any) -> None:
-    specs = [
+    specs: list[dict[str, Any] | ScrapeRequest] = [
         {"url": "https://example.com/a", "custom_id": "a"},
         {"url": "https://example.com/a", "custom_id": "a"},  # duplicate of item 0
         ScrapeRequest(url="http://127.0.0.1/admin"),  # private IP: blocked
@@ -74,7 +80,7 @@ def test_runs_jobs_and_results(hook: ScrapingProsHook, sp: Any) -> None:
 
     jobs = list(hook.iter_jobs(created.id, run.run_id, page_size=2, order_by="completed_at", order_dir="asc"))
     assert sorted(j.job_public_id for j in jobs) == sorted(run.job_ids)
-    stamps = [j.completed_at for j in jobs]
+    stamps = [completed_at(j) for j in jobs]
     assert stamps == sorted(stamps) and len(set(stamps)) == 6
     assert logged(sp, JOBS) == 3  # 6 jobs, 2 per page
 

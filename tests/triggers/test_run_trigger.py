@@ -52,7 +52,9 @@ def start_run(base_url: str, urls: list[str]) -> tuple[str, str]:
 
 def rebuild(trigger: ScrapingProsRunTrigger) -> ScrapingProsRunTrigger:
     """What the triggerer does after a restart: classpath + kwargs, nothing else survives."""
-    from airflow.sdk.module_loading import import_string
+    # Airflow 3.3's airflow.sdk.module_loading re-exports import_string from a private module without
+    # marking it as a re-export (3.1 defines it there).
+    from airflow.sdk.module_loading import import_string  # type: ignore[attr-defined]
 
     classpath, kwargs = trigger.serialize()
     json.dumps(kwargs)  # only plain JSON may cross
@@ -136,12 +138,16 @@ def test_deadlines_fire_as_timeout_events(
     conn: SandboxControl, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     cid, rid = start_run(conn.base_url, ["https://example.com/slow?sp_latency_ms=600000"])
-    deadline = {"timeout_at" if kind == "timeout" else "execution_deadline": time.time() + 0.3}
+    deadline = time.time() + 0.3
     started = time.monotonic()
-    event = run_debug(
-        first_event(ScrapingProsRunTrigger(collection_id=cid, run_id=rid, poll_interval=10, **deadline)),
-        caplog,
+    trigger = ScrapingProsRunTrigger(
+        collection_id=cid,
+        run_id=rid,
+        poll_interval=10,
+        timeout_at=deadline if kind == "timeout" else None,
+        execution_deadline=deadline if kind == "execution_timeout" else None,
     )
+    event = run_debug(first_event(trigger), caplog)
     assert (event["status"], event["deadline"], event["run"]) == ("timeout", kind, None)
     assert 0.25 < time.monotonic() - started < 2.0  # woke at the deadline, not after a 10 s poll
     assert "continues on the server" in event["message"]

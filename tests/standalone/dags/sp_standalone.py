@@ -11,6 +11,9 @@ from airflow_provider_scrapingpros.operators.collections import (
     ScrapingProsRunCollectionOperator,
 )
 
+# `collection_id=create.output` hands the task the upstream task's XCom, which Airflow pulls before the
+# task runs. Airflow types `.output` as XComArg, not as the value it stands for (the mypy plugin Airflow
+# uses on its own DAGs to type it as Any is not shipped), so that line carries a `type: ignore[arg-type]`.
 with DAG(dag_id="sp_standalone", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
     create = ScrapingProsCreateCollectionOperator(
         task_id="create",
@@ -19,5 +22,8 @@ with DAG(dag_id="sp_standalone", schedule=None, start_date=datetime(2026, 1, 1),
         requests=[f"https://example.com/page/{i}?sp_latency_ms=50000" for i in range(20)],
     )
     ScrapingProsRunCollectionOperator(
-        task_id="run", collection_id=create.output, deferrable=True, poll_interval=1.0
+        task_id="run",
+        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
+        deferrable=True,
+        poll_interval=1.0,
     )
