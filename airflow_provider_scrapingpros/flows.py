@@ -170,8 +170,9 @@ class FlowEngine:
             if wait > cap:  # same rule as a long Retry-After: say so rather than hold a worker
                 raise ScrapingProsRateLimitError(
                     f"{request.method} {request.path}: this token's rate budget is used up "
-                    f"(X-RateLimit-Remaining: 0) and its window resets in {wait:.0f} s, over the hook's "
-                    f"retry_after_cap of {cap:g} s. Retry later or run fewer tasks with this token at once.",
+                    f"(X-RateLimit-Remaining: 0) and its window resets in {wait:.0f} s, over the {cap:g} s "
+                    "this call may wait (the hook's retry_after_cap, or the time left before a deadline). "
+                    "Retry later or run fewer tasks with this token at once.",
                     retry_after=wait,
                     status_code=None,
                     method=request.method,

@@ -68,7 +68,9 @@ class RunWaitMixin(ScrapingProsTaskMixin):
                 # execute_complete with a clear message instead of Airflow's bare trigger timeout.
                 timeout=None,
             )
-        return self.finish(wait_sync(lambda: self.hook.get_run(collection_id, run_id), watcher))
+        return self.finish(
+            wait_sync(lambda max_wait: self.hook.get_run(collection_id, run_id, max_wait=max_wait), watcher)
+        )
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         return self.finish(event)

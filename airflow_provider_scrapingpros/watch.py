@@ -15,6 +15,7 @@ would end the task without running our handling (no log of where the run is, no 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -65,6 +66,11 @@ class Deadlines(BaseModel):
         """Never sleep past a deadline: wake up at it so the timeout event is on time."""
         upcoming = [d for d in (self.timeout_at, self.execution_deadline) if d is not None]
         return max(0.0, min([delay, *(d - now for d in upcoming)]))
+
+    def time_left(self, now: float) -> float:
+        """Seconds to the nearest deadline (infinite without one): the longest a poll may wait on the
+        rate limit, so that a spent budget or a long Retry-After cannot make the timeout late."""
+        return self.cap(math.inf, now)
 
 
 def adaptive_interval(total_requests: int) -> float:
@@ -175,15 +181,16 @@ class RunWatcher:
 
 
 def wait_sync(
-    get_run: Callable[[], Run], watcher: RunWatcher, *, sleep: Callable[[float], None] = time.sleep
+    get_run: Callable[[float], Run], watcher: RunWatcher, *, sleep: Callable[[float], None] = time.sleep
 ) -> WaitEvent:
-    """The worker-side twin of the trigger's loop (non-deferrable operator, poke-mode sensor)."""
+    """The worker-side twin of the trigger's loop (non-deferrable operator, poke-mode sensor).
+    `get_run(max_wait)`: the run, waiting on the rate limit for at most `max_wait` seconds."""
     while True:
         now = time.time()
         if (event := watcher.deadline_event(now)) is not None:
             return event
         try:
-            step = watcher.observe(get_run(), time.time())
+            step = watcher.observe(get_run(watcher.deadlines.time_left(now)), time.time())
         except ScrapingProsError as exc:
             step = watcher.on_error(exc, time.time())
         if isinstance(step, WaitEvent):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +17,14 @@ from airflow_provider_scrapingpros.exceptions import (
     ScrapingProsWaitTimeoutError,
 )
 from airflow_provider_scrapingpros.models import Run
-from airflow_provider_scrapingpros.watch import Deadlines, RunWatcher, WaitEvent, adaptive_interval, conclude
+from airflow_provider_scrapingpros.watch import (
+    Deadlines,
+    RunWatcher,
+    WaitEvent,
+    adaptive_interval,
+    conclude,
+    wait_sync,
+)
 
 
 def run(status: str = "in_progress", total: int = 10, ok: int = 0, failed: int = 0, **extra: Any) -> Run:
@@ -80,6 +89,21 @@ def test_deadlines_cap_sleep_and_fire_in_order() -> None:
     event = watcher.deadline_event(50.0)
     assert event is not None and (event.status, event.deadline) == ("timeout", "execution_timeout")
     assert Deadlines(timeout_at=100.0).passed(100.0) == "timeout"
+
+
+def test_the_sync_wait_tells_each_poll_the_time_left() -> None:
+    now = time.time()
+    watcher = RunWatcher("c1", "r1", deadlines=Deadlines(timeout_at=now + 50), poll_interval=1.0)
+    told: list[float] = []
+
+    def get_run(max_wait: float) -> Run:
+        told.append(max_wait)
+        return run("completed", ok=10)
+
+    assert wait_sync(get_run, watcher).status == "success"
+    assert len(told) == 1 and 49 < told[0] <= 50
+    assert wait_sync(get_run, RunWatcher("c1", "r1", deadlines=Deadlines())).status == "success"
+    assert told[1] == math.inf
 
 
 def test_event_round_trips_as_plain_json_and_concludes() -> None:

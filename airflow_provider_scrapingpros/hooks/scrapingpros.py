@@ -62,6 +62,13 @@ _CREATE_LOCK = threading.Lock()
 Specs = Sequence[ScrapeRequest | Mapping[str, Any]]
 
 
+def _capped(core: ScrapingProsCore, max_wait: float | None) -> ScrapingProsCore:
+    """`core`, or a copy whose rate-limit waits stop at `max_wait` seconds when that is shorter."""
+    if max_wait is None or max_wait >= core.settings.retry.retry_after_cap:
+        return core
+    return core.with_retry(retry_after_cap=max(0.0, max_wait))
+
+
 class ScrapingProsHook(BaseHook):
     """Interact with the ScrapingPros API (collections, runs, jobs, results, sync scrape).
 
@@ -155,8 +162,8 @@ class ScrapingProsHook(BaseHook):
                     self._sync = SyncTransport(self.core.settings)
         return self._sync
 
-    def _run(self, make: Callable[[ScrapingProsCore], Flow[T]]) -> T:
-        return self._transport().run(make(self.core))
+    def _run(self, make: Callable[[ScrapingProsCore], Flow[T]], max_wait: float | None = None) -> T:
+        return self._transport().run(make(_capped(self.core, max_wait)))
 
     @contextlib.asynccontextmanager
     async def _client(self, core: ScrapingProsCore) -> AsyncIterator[httpx.AsyncClient]:
@@ -168,10 +175,10 @@ class ScrapingProsHook(BaseHook):
         async with await new_async_client(core.settings) as client:
             yield client
 
-    async def _arun(self, make: Callable[[ScrapingProsCore], Flow[T]]) -> T:
+    async def _arun(self, make: Callable[[ScrapingProsCore], Flow[T]], max_wait: float | None = None) -> T:
         core = await self.acore()
         async with self._client(core) as client:
-            return await AsyncTransport(core.settings, client).run(make(core))
+            return await AsyncTransport(core.settings, client).run(make(_capped(core, max_wait)))
 
     @contextlib.asynccontextmanager
     async def async_session(self) -> AsyncIterator[ScrapingProsHook]:
@@ -242,11 +249,14 @@ class ScrapingProsHook(BaseHook):
     async def acreate_run(self, collection_id: str) -> Run:
         return await self._arun(lambda c: c.create_run(collection_id))
 
-    def get_run(self, collection_id: str, run_id: str) -> Run:
-        return self._run(lambda c: c.get_run(collection_id, run_id))
+    def get_run(self, collection_id: str, run_id: str, *, max_wait: float | None = None) -> Run:
+        """`max_wait`: the longest this call may wait on the rate limit (this token's spent budget,
+        a 429's Retry-After), e.g. the time left before a deadline; a longer wait raises
+        `ScrapingProsRateLimitError` at once. Default: the connection's `retry_after_cap`."""
+        return self._run(lambda c: c.get_run(collection_id, run_id), max_wait)
 
-    async def aget_run(self, collection_id: str, run_id: str) -> Run:
-        return await self._arun(lambda c: c.get_run(collection_id, run_id))
+    async def aget_run(self, collection_id: str, run_id: str, *, max_wait: float | None = None) -> Run:
+        return await self._arun(lambda c: c.get_run(collection_id, run_id), max_wait)
 
     def list_runs(self, collection_id: str, status_filter: str | None = None) -> RunList:
         return self._run(lambda c: c.list_runs(collection_id, status_filter))

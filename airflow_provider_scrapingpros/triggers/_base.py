@@ -53,10 +53,12 @@ class RunPollingTrigger(BaseTrigger):
         hook = ScrapingProsHook(scrapingpros_conn_id=self.scrapingpros_conn_id)
         async with hook.async_session():  # one pooled client for every poll of this run
             while True:
-                if (event := watcher.deadline_event(time.time())) is not None:
+                now = time.time()
+                if (event := watcher.deadline_event(now)) is not None:
                     return event
                 try:
-                    run = await hook.aget_run(self.collection_id, self.run_id)
+                    left = watcher.deadlines.time_left(now)
+                    run = await hook.aget_run(self.collection_id, self.run_id, max_wait=left)
                 except ScrapingProsError as exc:
                     step = watcher.on_error(exc, time.time())
                 else:

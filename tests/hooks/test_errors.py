@@ -179,7 +179,7 @@ def test_retry_after_is_honoured_up_to_the_cap(sp: Any, set_conn: Any, raised: l
     strict.list_collections()  # spends the window (health is a public route: not counted)
     err = catch(raised, ScrapingProsRateLimitError, strict.list_collections)  # our budget knows: not sent
     assert "this token's rate budget is used up" in str(err)
-    assert "over the hook's retry_after_cap of 0.5 s" in str(err)
+    assert "over the 0.5 s this call may wait (the hook's retry_after_cap" in str(err)
     assert err.retry_after is not None and err.retry_after >= 1
     assert logged(sp, "GET /v1/async/collections") == 1
 
@@ -189,6 +189,24 @@ def test_retry_after_is_honoured_up_to_the_cap(sp: Any, set_conn: Any, raised: l
     assert f"the server asked to wait {err.retry_after:g} s" in str(err)
     assert "raise the hook's retry_after_cap" in str(err)
     assert logged(sp, "GET /v1/async/collections") == 2
+
+
+def test_a_call_waits_on_the_rate_limit_no_longer_than_it_is_told(
+    hook: ScrapingProsHook, sp: Any, raised: list[BaseException]
+) -> None:
+    # A sync wait with 0.5 s left before its deadline must not sit out a spent window (up to a
+    # minute, with the default 120 s retry_after_cap) and report its timeout that much late.
+    sp.set_token(DEV_TOKEN, requests_per_minute=3)
+    c = hook.create_collection("capped", urls(1))
+    run = hook.create_run(c.id)
+    hook.get_run(c.id, run.run_id)  # the third request spends the window
+    sent = logged(sp, "GET /v1/async/collections/{cid}/runs/{rid}")
+    started = time.monotonic()
+    err = catch(raised, ScrapingProsRateLimitError, lambda: hook.get_run(c.id, run.run_id, max_wait=0.5))
+    assert time.monotonic() - started < 0.5
+    assert "over the 0.5 s this call may wait (the hook's retry_after_cap, or the time left" in str(err)
+    assert err.retry_after is not None and 0.5 < err.retry_after <= 61  # to the end of the clock minute
+    assert logged(sp, "GET /v1/async/collections/{cid}/runs/{rid}") == sent  # the budget knew: not sent
 
 
 def test_no_answer_is_a_transport_error(set_conn: Any, raised: list[BaseException]) -> None:

@@ -153,6 +153,26 @@ def test_deadlines_fire_as_timeout_events(
     assert "continues on the server" in event["message"]
 
 
+def test_a_long_retry_after_does_not_make_the_timeout_late(
+    conn: SandboxControl, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The hook honours Retry-After up to its 120 s cap; inside a trigger with 1 s left, waiting 30 s
+    # would deliver the timeout event 29 s late. The poll is told the time left instead.
+    cid, rid = start_run(conn.base_url, ["https://example.com/slow?sp_latency_ms=600000"])
+    conn.set_faults({"seed": 1, "rules": [{"match": GET_RUN, "rate_429": 1.0, "retry_after": 30}]})
+    try:
+        started = time.monotonic()
+        trigger = ScrapingProsRunTrigger(
+            collection_id=cid, run_id=rid, poll_interval=10, timeout_at=time.time() + 1.0
+        )
+        event = run_debug(first_event(trigger), caplog)
+    finally:
+        conn.set_faults({"seed": 1, "rules": []})
+    assert (event["status"], event["deadline"], event["run"]) == ("timeout", "timeout", None)
+    assert 0.9 < time.monotonic() - started < 3.0
+    assert conn.count(GET_RUN, 429) == 1  # asked once, told 30 s, waited for the deadline instead
+
+
 def test_transient_api_errors_are_retried_on_the_next_tick(
     conn: SandboxControl, caplog: pytest.LogCaptureFixture
 ) -> None:
