@@ -61,6 +61,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "ScrapingPros",
                 "python-modules": [
                     "airflow_provider_scrapingpros.operators.collections",
+                    "airflow_provider_scrapingpros.operators.run",
                     "airflow_provider_scrapingpros.operators.export",
                     "airflow_provider_scrapingpros.operators.scrape",
                 ],
@@ -76,8 +77,9 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "ScrapingPros",
                 "python-modules": [
-                    "airflow_provider_scrapingpros.triggers.scrapingpros",
+                    "airflow_provider_scrapingpros.triggers.run",
                     "airflow_provider_scrapingpros.triggers.export",
+                    "airflow_provider_scrapingpros.triggers.events",
                 ],
             }
         ],
@@ -89,4 +91,13 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_scrapingpros.links.ScrapingProsRunLink"],
+        # One Asset per collection, whichever way the news of a finished run came (watcher or webhook).
+        "asset-uris": [
+            {
+                "schemes": ["scrapingpros"],
+                "handler": "airflow_provider_scrapingpros.assets.normalize_uri",
+                # hook lineage (lineage/hook.py) as OpenLineage datasets; OpenLineage loads only inside it
+                "to_openlineage_converter": "airflow_provider_scrapingpros.lineage.convert.to_openlineage",
+            }
+        ],
     }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -31,9 +31,10 @@ from airflow.sdk import log as airflow_sdk_log
 from airflow.sdk.log import mask_secret
 from typing_extensions import Unpack
 
-from ..client import JobFilters, LazyJobsPage, ScrapingProsCore, next_cursor
-from ..exceptions import ScrapingProsError
-from ..models import (
+from .. import CONN_TYPE, DEFAULT_CONN_ID
+from ..client.core import JobFilters, LazyJobsPage, ScrapingProsCore, next_cursor
+from ..client.cost import Quota
+from ..client.models import (
     Collection,
     Health,
     Job,
@@ -45,10 +46,13 @@ from ..models import (
     ScrapeResult,
     WebhookEvent,
 )
-from ..settings import ClientSettings, settings_from_connection
-from ..transport import AsyncTransport, SyncTransport, new_async_client
-from ..webhooks import verify
-from ..wire import Flow
+from ..client.settings import ClientSettings, settings_from_connection
+from ..client.specs import RequestSpecs
+from ..client.transports import AsyncTransport, SyncTransport, new_async_client
+from ..client.webhooks import verify
+from ..client.wire import Flow
+from ..exceptions import ScrapingProsAuthError, ScrapingProsError
+from ..lineage.hook import report_input, report_output
 
 # Airflow >= 3.2 has an async variant (it avoids a deadlock on the supervisor's channel); 3.1 does not.
 _amask_secret: Any = getattr(airflow_sdk_log, "amask_secret", None)
@@ -59,7 +63,6 @@ _SESSIONS: contextvars.ContextVar[Mapping[int, httpx.AsyncClient]] = contextvars
     "scrapingpros_sessions", default=MappingProxyType({})
 )
 _CREATE_LOCK = threading.Lock()
-Specs = Sequence[ScrapeRequest | Mapping[str, Any]]
 
 
 def _capped(core: ScrapingProsCore, max_wait: float | None) -> ScrapingProsCore:
@@ -77,8 +80,8 @@ class ScrapingProsHook(BaseHook):
     """
 
     conn_name_attr = "scrapingpros_conn_id"
-    default_conn_name = "scrapingpros_default"
-    conn_type = "scrapingpros"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
     hook_name = "ScrapingPros"
 
     def __init__(
@@ -122,21 +125,42 @@ class ScrapingProsHook(BaseHook):
     def core(self) -> ScrapingProsCore:
         if self._core_cache is None:
             conn = self.get_connection(self.scrapingpros_conn_id)
+            self._check_type(conn)
             if conn.password:
                 mask_secret(conn.password)
-            self._core_cache = ScrapingProsCore(self._settings(conn))
+            self._core_cache = self._new_core(conn)
         return self._core_cache
 
     async def acore(self) -> ScrapingProsCore:
         if self._core_cache is None:
             conn = await self.aget_connection(self.scrapingpros_conn_id)
+            self._check_type(conn)
             if conn.password:
                 if _amask_secret is not None:
                     await _amask_secret(conn.password)
                 else:
                     mask_secret(conn.password)
-            self._core_cache = ScrapingProsCore(self._settings(conn))
+            self._core_cache = self._new_core(conn)
         return self._core_cache
+
+    def _check_type(self, conn: Any) -> None:
+        """Another type's password (an AWS secret, an HTTP password) must never travel as our token."""
+        if conn.conn_type != CONN_TYPE:
+            raise ScrapingProsAuthError(
+                f"Airflow connection '{self.scrapingpros_conn_id}' is of type '{conn.conn_type}', not "
+                f"'{CONN_TYPE}': its password is not sent to ScrapingPros. Point the task at a connection "
+                f"of type '{CONN_TYPE}' (scrapingpros_conn_id), or fix this connection's type."
+            )
+
+    def _new_core(self, conn: Any) -> ScrapingProsCore:
+        core = ScrapingProsCore(self._settings(conn))
+        # Once per hook: says which API (the sandbox or the real one) a task talks to; never the token.
+        self.log.info(
+            "Using the ScrapingPros API at %s (connection '%s').",
+            core.settings.base_url,
+            self.scrapingpros_conn_id,
+        )
+        return core
 
     @property
     def base_url(self) -> str:
@@ -144,7 +168,7 @@ class ScrapingProsHook(BaseHook):
 
     def run_url(self, collection_id: str, run_id: str) -> str:
         """Link to the run (extra links, log lines). Reads the connection once (sync)."""
-        return f"{self.base_url}/v1/async/collections/{collection_id}/runs/{run_id}"
+        return self.core.run_url(collection_id, run_id)
 
     def get_conn(self) -> requests.Session:
         """The pooled session the sync methods use (token already in its headers)."""
@@ -196,7 +220,7 @@ class ScrapingProsHook(BaseHook):
     def create_collection(
         self,
         name: str,
-        requests: Specs | None = None,
+        requests: RequestSpecs | None = None,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> NewCollectionResponse:
@@ -205,7 +229,7 @@ class ScrapingProsHook(BaseHook):
     async def acreate_collection(
         self,
         name: str,
-        requests: Specs | None = None,
+        requests: RequestSpecs | None = None,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> NewCollectionResponse:
@@ -220,18 +244,23 @@ class ScrapingProsHook(BaseHook):
         return await self._arun(lambda c: c.list_collections(name, since))
 
     def get_collection(self, collection_id: str) -> Collection:
+        report_input(self, collection_id)
         return self._run(lambda c: c.get_collection(collection_id))
 
     async def aget_collection(self, collection_id: str) -> Collection:
         return await self._arun(lambda c: c.get_collection(collection_id))
 
+    def get_collection_quota(self, collection_id: str) -> tuple[Collection, Quota | None]:
+        return self._run(lambda c: c.get_collection_quota(collection_id))
+
     def update_collection(
-        self, collection_id: str, name: str, requests: Specs | None = None
+        self, collection_id: str, name: str, requests: RequestSpecs | None = None
     ) -> NewCollectionResponse:
+        report_output(self, collection_id)
         return self._run(lambda c: c.update_collection(collection_id, name, requests))
 
     async def aupdate_collection(
-        self, collection_id: str, name: str, requests: Specs | None = None
+        self, collection_id: str, name: str, requests: RequestSpecs | None = None
     ) -> NewCollectionResponse:
         return await self._arun(lambda c: c.update_collection(collection_id, name, requests))
 
@@ -253,10 +282,15 @@ class ScrapingProsHook(BaseHook):
         """`max_wait`: the longest this call may wait on the rate limit (this token's spent budget,
         a 429's Retry-After), e.g. the time left before a deadline; a longer wait raises
         `ScrapingProsRateLimitError` at once. Default: the connection's `retry_after_cap`."""
+        report_input(self, collection_id, run_id)
         return self._run(lambda c: c.get_run(collection_id, run_id), max_wait)
 
     async def aget_run(self, collection_id: str, run_id: str, *, max_wait: float | None = None) -> Run:
         return await self._arun(lambda c: c.get_run(collection_id, run_id), max_wait)
+
+    def find_run_since(self, collection_id: str, started: float) -> Run | None:
+        """The run a POST …/run sent at or after `started` (epoch s) created, if the API has one."""
+        return self._run(lambda c: c.find_run_since(collection_id, started))
 
     def list_runs(self, collection_id: str, status_filter: str | None = None) -> RunList:
         return self._run(lambda c: c.list_runs(collection_id, status_filter))
@@ -277,6 +311,7 @@ class ScrapingProsHook(BaseHook):
         """One page of jobs. Filters: status_filter (str, CSV or list), order_by (id|completed_at),
         order_dir (asc|desc), since_completed_at (strictly after), include_results (inline bodies;
         caps the page at 100)."""
+        report_input(self, collection_id, run_id)
         return self._run(
             lambda c: c.get_jobs_page(collection_id, run_id, cursor=cursor, limit=limit, **filters)
         )
@@ -292,6 +327,7 @@ class ScrapingProsHook(BaseHook):
     ) -> LazyJobsPage:
         """`get_jobs_page` with the items parsed on `.page()`: the cursor (`.head`) is known first,
         so the next page can be requested while this one is parsed."""
+        report_input(self, collection_id, run_id)
         return self._run(
             lambda c: c.get_jobs_page_lazy(collection_id, run_id, cursor=cursor, limit=limit, **filters)
         )
@@ -339,6 +375,7 @@ class ScrapingProsHook(BaseHook):
                     return
 
     def get_job_result(self, collection_id: str, run_id: str, job_id: str) -> ScrapeResult:
+        report_input(self, collection_id, run_id)
         return self._run(lambda c: c.get_job_result(collection_id, run_id, job_id))
 
     async def aget_job_result(self, collection_id: str, run_id: str, job_id: str) -> ScrapeResult:

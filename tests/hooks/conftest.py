@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_scrapingpros.client.ratelimit import reset_budgets
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.ratelimit import reset_budgets
 
 from .helpers import DEV_TOKEN, FAST
 

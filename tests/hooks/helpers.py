@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from airflow_provider_scrapingpros.client.models import Run
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.models import Run
 
 DEV_TOKEN = "sp_sandbox_dev"
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}

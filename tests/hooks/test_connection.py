@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_provider_scrapingpros import get_provider_info
+from airflow_provider_scrapingpros.exceptions import ScrapingProsAuthError
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 
 from .helpers import DEV_TOKEN, settled
@@ -114,3 +116,47 @@ def test_token_is_registered_with_airflows_secrets_masker(
     )
     asyncio.run(ScrapingProsHook("sp_async").acore())
     assert redact(f"a {sync_token} b {async_token}") == "a *** b ***"
+
+
+@pytest.mark.parametrize("conn_type", ["aws", "http"])
+def test_a_connection_of_another_type_is_refused_before_its_password_is_sent(
+    sp: Any, monkeypatch: pytest.MonkeyPatch, conn_type: str
+) -> None:
+    conn = {"conn_type": conn_type, "host": sp.base_url, "password": "aws_secret_never_sent"}
+    monkeypatch.setenv("AIRFLOW_CONN_SCRAPINGPROS_DEFAULT", json.dumps(conn))
+    with pytest.raises(ScrapingProsAuthError) as err:
+        ScrapingProsHook().get_run("c", "r")
+    assert str(err.value) == (
+        f"Airflow connection 'scrapingpros_default' is of type '{conn_type}', not 'scrapingpros': "
+        "its password is not sent to ScrapingPros. Point the task at a connection of type "
+        "'scrapingpros' (scrapingpros_conn_id), or fix this connection's type."
+    )
+    with pytest.raises(ScrapingProsAuthError):
+        asyncio.run(ScrapingProsHook().aget_run("c", "r"))
+    assert settled(sp)["total"] == 0
+
+
+def test_the_first_call_logs_the_base_url_and_never_the_token(
+    sp: Any, set_conn: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_conn(sp.base_url)
+    hook = ScrapingProsHook()
+    hook.health()
+    hook.health()
+    out = capsys.readouterr().out  # Airflow's task logger writes there
+    expected = f"Using the ScrapingPros API at {sp.base_url} (connection 'scrapingpros_default')."
+    assert [line for line in out.splitlines() if "ScrapingPros API at" in line] == [
+        line for line in out.splitlines() if expected in line
+    ]
+    assert out.count(expected) == 1
+    assert DEV_TOKEN not in out
+
+
+def test_credentials_in_the_host_never_reach_a_message_or_a_link(set_conn: Any) -> None:
+    set_conn("http://user:sp_in_the_url_7f3a@127.0.0.1:1")
+    ok, message = ScrapingProsHook().test_connection()
+    assert ok is False and message.startswith("Connection host has credentials in it (user:password@)")
+    assert "sp_in_the_url_7f3a" not in message
+    with pytest.raises(ValueError) as err:
+        ScrapingProsHook().run_url("c", "r")
+    assert "sp_in_the_url_7f3a" not in str(err.value)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_scrapingpros.client.ratelimit import reset_budgets
 from airflow_provider_scrapingpros.exceptions import (
     JobNotFoundError,
     ResultExpiredError,
@@ -31,7 +32,6 @@ from airflow_provider_scrapingpros.exceptions import (
     ScrapingProsValidationError,
 )
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.ratelimit import reset_budgets
 
 from .helpers import DEV_TOKEN, FAST, logged, settled, urls
 
@@ -111,8 +111,11 @@ def test_422_names_the_field(hook: ScrapingProsHook, sp: Any, raised: list[BaseE
             "x", [{"url": "https://a.example"}, {"url": "https://b", "format": "pdf"}]
         ),
     )
-    assert local.errors == [("requests.1.format", "Input should be 'html' or 'markdown'")]
-    assert str(local).startswith("Invalid request at index 1, nothing was sent: requests.1.format:")
+    assert local.errors == [("requests[1].format", "Input should be 'html' or 'markdown'")]
+    assert str(local).startswith(
+        "1 invalid request field(s) in `requests`; nothing was sent to the API. Fix these and retry:\n"
+        "  requests[1].format: Input should be 'html' or 'markdown'"
+    )
     assert settled(sp)["total"] == sent  # rejected before any call
 
 

@@ -1,4 +1,4 @@
-"""Safe retries and no duplicates, against the sandbox's fault injection (contract §15 S2).
+"""Safe retries and no duplicates, against the sandbox's fault injection (docs/sandbox.md#s2-fault-profile).
 
 * 1,000 mixed calls under 20 % 5xx + 10 % 429 + 2 % dropped connections all succeed (async twins,
   50 at a time), and a threaded batch through the sync transport does too.
@@ -17,8 +17,8 @@ from typing import Any, TypedDict, TypeVar
 
 import pytest
 
+from airflow_provider_scrapingpros.client.models import NewCollectionResponse, Run
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.models import NewCollectionResponse, Run
 
 from .helpers import FAST, settled, urls, wait_terminal
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_scrapingpros.client.models import Job, ScrapeRequest
 from airflow_provider_scrapingpros.exceptions import ScrapingProsNotFoundError
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.models import Job, ScrapeRequest
 
 from .helpers import logged, urls, wait_terminal
 
