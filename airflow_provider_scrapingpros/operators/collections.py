@@ -11,14 +11,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseOperator
 
 from .. import DEFAULT_CONN_ID
+from ..client.cost import estimate_accepted
+from ..client.models import NewCollectionResponse, ScrapeRequest
 from ..exceptions import ScrapingProsInputError
-from ..models import NewCollectionResponse, ScrapeRequest
-from ..request_specs import RequestsInput, load_requests
-from ._base import ScrapingProsTaskMixin
+from ..lineage.operators import CollectionLineageMixin
+from ..runs.budget import describe
+from ..tasks.base import ScrapingProsTaskMixin
+from ..tasks.cost import push_estimate
+from ..tasks.request_specs import RequestsInput, load_requests
+
+# 0.1.0's examples imported the run operator from here; its home is operators/run.py.
 from .run import ScrapingProsRunCollectionOperator
 
 __all__ = [
@@ -26,19 +33,35 @@ __all__ = [
     "ScrapingProsRunCollectionOperator",
     "ScrapingProsUpdateCollectionOperator",
     "idempotency_key",
+    "receiver_url",
 ]
 
 IfExists = Literal["update", "skip", "fail"]
 
 
 def idempotency_key(context: Any) -> str:
-    """Same task instance ⇒ same key, on every try and after a lost response (contract §4.1)."""
+    """Same task instance ⇒ same key, on every try and after a lost response
+    (docs/api-notes.md#collections-and-idempotency)."""
     ti = context["ti"]
     raw = f"{ti.dag_id}\x1f{ti.task_id}\x1f{ti.run_id}\x1f{getattr(ti, 'map_index', -1)}"
     return "airflow-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-class _CollectionOperator(ScrapingProsTaskMixin, BaseOperator):
+def receiver_url(webhook_base_url: str, conn_id: str) -> str:
+    """The provider's webhook receiver (plugins/webhooks.py) behind an Airflow API server's public URL."""
+    base = str(webhook_base_url).strip().rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ScrapingProsInputError(
+            "`webhook_base_url` must be the public http(s) base URL of your Airflow API server, without "
+            f"query or fragment (e.g. https://airflow.example.com), got {webhook_base_url!r}."
+        )
+    if not conn_id or not conn_id.strip():
+        raise ScrapingProsInputError("`scrapingpros_conn_id` is empty: the webhook URL names the connection.")
+    return f"{base}/scrapingpros/webhooks/{quote(conn_id, safe='')}"
+
+
+class _CollectionOperator(CollectionLineageMixin, ScrapingProsTaskMixin, BaseOperator):
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -61,10 +84,16 @@ class _CollectionOperator(ScrapingProsTaskMixin, BaseOperator):
             raise ScrapingProsInputError("`name` must be a non-empty string (the collection's name).")
         return load_requests(self.requests, conn_id=self.requests_conn_id)
 
-    def _report(self, response: NewCollectionResponse, submitted: int) -> None:
+    def _report(
+        self, context: Any, response: NewCollectionResponse, requests: list[ScrapeRequest], *, created: bool
+    ) -> None:
+        submitted = len(requests)
         accepted = submitted - response.rejected
+        # The API cannot tell whether a PUT changed anything (a collection's requests are not readable
+        # back), so "updated" means "request list replaced".
+        what = "Created collection" if created else "Updated collection (request list replaced)"
         self.log.info(
-            "Collection %s (%r): %d of %d requests accepted.", response.id, response.name, accepted, submitted
+            "%s %s (%r): %d of %d requests accepted.", what, response.id, response.name, accepted, submitted
         )
         for blocked in response.blocked_urls[:10]:
             self.log.warning("Blocked request %d (%s): %s", blocked.index, blocked.url, blocked.reason)
@@ -78,6 +107,10 @@ class _CollectionOperator(ScrapingProsTaskMixin, BaseOperator):
                 f"The API accepted none of the {submitted} requests for collection {response.id} "
                 "(see the blocked/invalid lines above). Fix the URL list; nothing would be scraped."
             )
+        # The API cannot list the requests back: this is the only place their price mix is known.
+        estimate = estimate_accepted(response.id, requests, response)
+        push_estimate(context, estimate)
+        self.log.info("A run of it can cost %s.", describe(estimate))
 
 
 class ScrapingProsCreateCollectionOperator(_CollectionOperator):
@@ -87,35 +120,51 @@ class ScrapingProsCreateCollectionOperator(_CollectionOperator):
     :param requests: URLs, request dicts/`ScrapeRequest`s, or a path/URI of a .json/.jsonl/.csv file
         (templated; files are read at run time, through `requests_conn_id` for object storage).
     :param callback_url: webhook called when each run of the collection ends (templated).
+    :param webhook_base_url: instead of `callback_url`, the public base URL of your Airflow API
+        server (templated); the callback becomes `<base>/scrapingpros/webhooks/<scrapingpros_conn_id>`,
+        the provider's webhook receiver (docs/webhook-receiver.md). Only applied when the collection
+        is created: the API cannot change a callback afterwards.
     :param if_exists: `update` (replace the request list), `skip` (use it as is) or `fail`.
     :return: the collection id (XCom).
     """
 
-    template_fields: Sequence[str] = ("name", "requests", "callback_url")
+    template_fields: Sequence[str] = ("name", "requests", "callback_url", "webhook_base_url")
 
     def __init__(
-        self, *, callback_url: str | None = None, if_exists: IfExists = "update", **kwargs: Any
+        self,
+        *,
+        callback_url: str | None = None,
+        webhook_base_url: str | None = None,
+        if_exists: IfExists = "update",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if if_exists not in ("update", "skip", "fail"):
             raise ValueError(f"if_exists must be 'update', 'skip' or 'fail', got {if_exists!r}.")
+        if callback_url is not None and webhook_base_url is not None:
+            raise ValueError("Pass callback_url or webhook_base_url, not both.")
         self.callback_url = callback_url
+        self.webhook_base_url = webhook_base_url
         self.if_exists = if_exists
 
     def execute(self, context: Any) -> str:
         requests = self._validated()
+        if self.webhook_base_url is not None:
+            self.callback_url = receiver_url(self.webhook_base_url, self.scrapingpros_conn_id)
         if self.callback_url and not str(self.callback_url).startswith(("http://", "https://")):
             raise ScrapingProsInputError(f"`callback_url` must be an http(s) URL, got {self.callback_url!r}.")
         existing = self.hook.list_collections(name=self.name)
         if existing:
-            return self._existing(existing[0].id, requests, found=len(existing))
+            return self._existing(context, existing[0].id, requests, found=len(existing))
         response = self.hook.create_collection(
             self.name, requests, callback_url=self.callback_url, idempotency_key=idempotency_key(context)
         )
-        self._report(response, len(requests))
+        self._report(context, response, requests, created=True)
         return response.id
 
-    def _existing(self, collection_id: str, requests: list[ScrapeRequest], *, found: int) -> str:
+    def _existing(
+        self, context: Any, collection_id: str, requests: list[ScrapeRequest], *, found: int
+    ) -> str:
         if found > 1:
             self.log.warning(
                 "%d collections are named %r; using the newest, %s.", found, self.name, collection_id
@@ -134,7 +183,8 @@ class ScrapingProsCreateCollectionOperator(_CollectionOperator):
             self.log.warning(
                 "callback_url cannot be changed on an existing collection (API limit); ignoring it."
             )
-        self._report(self.hook.update_collection(collection_id, self.name, requests), len(requests))
+        response = self.hook.update_collection(collection_id, self.name, requests)
+        self._report(context, response, requests, created=False)
         return collection_id
 
 
@@ -152,5 +202,6 @@ class ScrapingProsUpdateCollectionOperator(_CollectionOperator):
 
     def execute(self, context: Any) -> str:
         requests = self._validated()
-        self._report(self.hook.update_collection(self.collection_id, self.name, requests), len(requests))
+        response = self.hook.update_collection(self.collection_id, self.name, requests)
+        self._report(context, response, requests, created=False)
         return self.collection_id

@@ -14,14 +14,17 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from .. import DEFAULT_CONN_ID
+from ..lineage.operators import RunLineageMixin
 from ..links import ScrapingProsRunLink
-from ..run_handle import RunHandleStore
-from ..run_outcome import RunSnapshot, result_of
-from ..waiting import RunWaitMixin, seconds
-from ._base import default_deferrable
+from ..runs.budget import check_budget, check_cost_options, describe
+from ..runs.verdict import RunSnapshot, result_of
+from ..tasks.base import default_deferrable
+from ..tasks.cost import estimate_from_last_run, known_estimate, with_cost
+from ..tasks.run_handle import RunHandleStore
+from ..tasks.waiting import RunWaitMixin, check_wait_options, seconds
 
 
-class ScrapingProsRunCollectionOperator(RunWaitMixin, BaseOperator):
+class ScrapingProsRunCollectionOperator(RunLineageMixin, RunWaitMixin, BaseOperator):
     """Run a collection and (by default) wait for the run to finish.
 
     :param collection_id: the collection to run (templated; usually the create operator's XCom).
@@ -33,10 +36,16 @@ class ScrapingProsRunCollectionOperator(RunWaitMixin, BaseOperator):
         (the task's `execution_timeout` still applies, in the triggerer too).
     :param max_failed_ratio: fail the task when more than this share of jobs did not succeed.
     :param reattach: on a retry, continue the run an earlier try started (default). See run_handle.
-    :return: dict with collection_id, run_id, status, counters, outcome and run_url (XCom).
+    :param max_credits: do not start a run that can cost more than this many credits (docs/cost.md).
+    :param require_quota: do not start a run that can cost more than the account has left this month
+        (`X-Quota-Remaining`; `unlimited` always fits). Neither limit is checked on a reattach.
+    :param estimated_credits: the most a run can cost, when no create/update operator upstream
+        recorded the collection's requests (templated).
+    :return: dict with collection_id, run_id, status, counters, outcome, run_url, estimated_credits,
+        estimate_source, credits_used and credits_used_range (XCom; docs/cost.md says how they are computed).
     """
 
-    template_fields: Sequence[str] = ("collection_id",)
+    template_fields: Sequence[str] = ("collection_id", "estimated_credits")
     operator_extra_links = (ScrapingProsRunLink(),)
     ui_color = "#d7ecfb"
 
@@ -50,14 +59,15 @@ class ScrapingProsRunCollectionOperator(RunWaitMixin, BaseOperator):
         timeout: timedelta | float | None = None,
         max_failed_ratio: float | None = None,
         reattach: bool = True,
+        max_credits: int | None = None,
+        require_quota: bool = True,
+        estimated_credits: int | str | None = None,
         scrapingpros_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**self._with_retry_policy(kwargs))
-        if max_failed_ratio is not None and not 0 <= max_failed_ratio <= 1:
-            raise ValueError(f"max_failed_ratio must be between 0 and 1, got {max_failed_ratio!r}.")
-        if poll_interval is not None and poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive seconds, got {poll_interval!r}.")
+        check_wait_options(max_failed_ratio=max_failed_ratio, poll_interval=poll_interval)
+        check_cost_options(max_credits=max_credits, estimated_credits=None)
         self.collection_id = collection_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
@@ -65,6 +75,9 @@ class ScrapingProsRunCollectionOperator(RunWaitMixin, BaseOperator):
         self.wait_timeout = seconds(timeout)
         self.max_failed_ratio = max_failed_ratio
         self.reattach = reattach
+        self.max_credits = max_credits
+        self.require_quota = require_quota
+        self.estimated_credits = estimated_credits
         self.scrapingpros_conn_id = scrapingpros_conn_id
         self._run_id: str | None = None
 
@@ -74,8 +87,39 @@ class ScrapingProsRunCollectionOperator(RunWaitMixin, BaseOperator):
         ScrapingProsRunLink.persist(context, url)
         if not self.wait_for_completion:
             run = self.hook.get_run(self.collection_id, run_id)
-            return result_of(RunSnapshot.of(run), url, waited=False).model_dump(mode="json")
+            started = result_of(RunSnapshot.of(run), url, waited=False)
+            return with_cost(context, self, started, self.given_credits())
         return self.wait_for_run(context, self.collection_id, run_id, self.wait_timeout)
+
+    def given_credits(self) -> int | None:
+        raw = self.estimated_credits
+        if isinstance(raw, str):
+            raw = int(raw) if raw.strip().isdigit() else raw  # a rendered template is a string
+        check_cost_options(max_credits=self.max_credits, estimated_credits=raw)
+        return raw if isinstance(raw, int) else None
+
+    def _check_cost(self, context: Any) -> None:
+        """Before POST …/run only: refuse a run the task's cap or the account's credits cannot cover."""
+        estimate = known_estimate(context, self, self.collection_id, self.given_credits())
+        if self.max_credits is None and not self.require_quota:
+            return
+        collection, quota = self.hook.get_collection_quota(self.collection_id)
+        limited = self.max_credits is not None or (
+            self.require_quota and quota is not None and not quota.unlimited
+        )
+        if estimate is None and limited:  # one more call, only where a limit needs the figure
+            estimate = estimate_from_last_run(self.hook, collection)
+        for warning in check_budget(
+            self.collection_id,
+            estimate,
+            quota,
+            max_credits=self.max_credits,
+            require_quota=self.require_quota,
+        ):
+            self.log.warning(warning)
+        if estimate is not None:
+            remaining = "unlimited" if quota is None or quota.unlimited else quota.remaining
+            self.log.info("The run can cost %s; credits left: %s.", describe(estimate), remaining)
 
     def _start_or_reattach(self, context: Any) -> str:
         store = RunHandleStore(context, self.hook, self.collection_id)
@@ -84,6 +128,9 @@ class ScrapingProsRunCollectionOperator(RunWaitMixin, BaseOperator):
             self.log.info("Reattaching to run %s started by an earlier try; no new run is created.", previous)
             self._run_id = previous
             return previous
+        self._check_cost(context)
+        if self.reattach:
+            store.intend()
         run = self.hook.create_run(self.collection_id)
         self._run_id = run.run_id
         store.remember(run.run_id)

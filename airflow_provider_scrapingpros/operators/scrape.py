@@ -14,13 +14,14 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from .. import DEFAULT_CONN_ID
+from ..client.models import ScrapeRequest, ScrapeResult
+from ..client.specs import validate_request
 from ..exceptions import ScrapingProsRunFailedError
-from ..models import ScrapeRequest, ScrapeResult
-from ..request_specs import load_requests
-from ._base import ScrapingProsTaskMixin
+from ..lineage.operators import ScrapeLineageMixin
+from ..tasks.base import ScrapingProsTaskMixin
 
 
-class ScrapingProsScrapeOperator(ScrapingProsTaskMixin, BaseOperator):
+class ScrapingProsScrapeOperator(ScrapeLineageMixin, ScrapingProsTaskMixin, BaseOperator):
     """Scrape a single URL now (`POST /v1/sync/scrape`).
 
     :param request: a URL, a request dict (e.g. with `extract` selectors) or a `ScrapeRequest` (templated).
@@ -52,7 +53,7 @@ class ScrapingProsScrapeOperator(ScrapingProsTaskMixin, BaseOperator):
         self.scrapingpros_conn_id = scrapingpros_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        (request,) = load_requests([self.request], field="request")  # type: ignore[list-item]
+        request = validate_request(self.request)
         result = self.hook.scrape(request)
         guidance = result.guidance
         success = (

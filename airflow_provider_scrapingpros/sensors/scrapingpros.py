@@ -16,9 +16,10 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from .. import DEFAULT_CONN_ID
 from ..links import ScrapingProsRunLink
-from ..operators._base import default_deferrable
-from ..waiting import RunWaitMixin, seconds
-from ..watch import Deadlines, WaitEvent
+from ..runs.events import WaitEvent
+from ..runs.watcher import Deadlines
+from ..tasks.base import default_deferrable
+from ..tasks.waiting import RunWaitMixin, check_wait_options, seconds
 
 
 class ScrapingProsRunSensor(RunWaitMixin, BaseSensorOperator):
@@ -46,6 +47,7 @@ class ScrapingProsRunSensor(RunWaitMixin, BaseSensorOperator):
         scrapingpros_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        check_wait_options(max_failed_ratio=max_failed_ratio, poll_interval=poll_interval)
         if poll_interval is not None:
             kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**self._with_retry_policy(kwargs))
@@ -66,7 +68,7 @@ class ScrapingProsRunSensor(RunWaitMixin, BaseSensorOperator):
         watcher = self._watcher(self.collection_id, self.run_id, Deadlines())
         step = watcher.observe(self.hook.get_run(self.collection_id, self.run_id), time.time())
         if isinstance(step, WaitEvent):
-            return PokeReturnValue(is_done=True, xcom_value=self.finish(step))
+            return PokeReturnValue(is_done=True, xcom_value=self.finish(context, step))
         return False
 
 

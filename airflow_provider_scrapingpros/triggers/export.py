@@ -5,34 +5,20 @@ goes on. The trigger polls the run (async hook only: nothing blocks the triggere
 once the run has `wake_at_done` terminal jobs or is terminal itself; the export's state lives in
 the destination, so the event carries no data beyond a status. Deadlines, terminal statuses and
 transient errors are decided by the same `RunWatcher` the run trigger uses.
+
+`not_before`: the export found another task writing the same destination; the first look waits
+until its claim lapses (or a renewal period), so the next pass takes over or finds it finished.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Literal
-
-from airflow.triggers.base import TriggerEvent
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING
 
 from .. import DEFAULT_CONN_ID
-from ..models import Run
-from ..watch import DeadlineKind, Deadlines, RunWatcher
-from ._base import RunPollingTrigger
+from .polling import RunPollingTrigger
 
-
-class ExportWakeEvent(BaseModel):
-    """The trigger's event (plain JSON). `ready`: export more; else stop with `message`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    status: Literal["ready", "timeout", "error"]
-    collection_id: str
-    run_id: str
-    message: str
-    done: int | None = None
-    run_status: str | None = None
-    deadline: DeadlineKind | None = None
+if TYPE_CHECKING:  # imported at run time by the methods, off the loop first (see polling.py)
+    from ..runs.events import ExportWakeEvent
 
 
 class ScrapingProsExportFollowTrigger(RunPollingTrigger):
@@ -43,6 +29,7 @@ class ScrapingProsExportFollowTrigger(RunPollingTrigger):
         "scrapingpros_conn_id",
         "poll_interval",
         "execution_deadline",
+        "not_before",
     )
 
     def __init__(
@@ -53,6 +40,7 @@ class ScrapingProsExportFollowTrigger(RunPollingTrigger):
         scrapingpros_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float | None = None,
         execution_deadline: float | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.collection_id = collection_id
@@ -61,45 +49,29 @@ class ScrapingProsExportFollowTrigger(RunPollingTrigger):
         self.scrapingpros_conn_id = scrapingpros_conn_id
         self.poll_interval = poll_interval
         self.execution_deadline = execution_deadline
+        self.not_before = not_before
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._wait()
-        except Exception as exc:  # fail closed with a readable event rather than a bare trigger crash
-            event = self._event("error", f"Following run {self.run_id} failed: {type(exc).__name__}: {exc}")
-        yield TriggerEvent(event.model_dump(mode="json"))  # type: ignore[no-untyped-call]
+    async def wait(self) -> ExportWakeEvent:
+        from ..client.models import Run
+        from ..runs.events import ExportWakeEvent
+        from ..runs.watcher import Deadlines
 
-    async def _wait(self) -> ExportWakeEvent:
-        watcher = RunWatcher(
-            self.collection_id,
-            self.run_id,
-            deadlines=Deadlines(execution_deadline=self.execution_deadline),
-            poll_interval=self.poll_interval,
-            log=self.log,  # type: ignore[arg-type]  # structlog-style logger, same methods
-        )
+        watcher = self.watcher(Deadlines(execution_deadline=self.execution_deadline))
         # terminal (completed, failed, cancelled) or enough new jobs: export them
-        result = await self.poll(watcher, until=lambda run: run.is_terminal or run.done >= self.wake_at_done)
-        if isinstance(result, Run):
-            return self._event("ready", "More jobs to export.", done=result.done, run_status=result.status)
-        if result.status == "timeout":
-            return self._event("timeout", result.message, deadline=result.deadline)
-        return self._event("error", result.message)
-
-    def _event(
-        self,
-        status: Literal["ready", "timeout", "error"],
-        message: str,
-        *,
-        done: int | None = None,
-        run_status: str | None = None,
-        deadline: DeadlineKind | None = None,
-    ) -> ExportWakeEvent:
-        return ExportWakeEvent(
-            status=status,
-            collection_id=self.collection_id,
-            run_id=self.run_id,
-            message=message,
-            done=done,
-            run_status=run_status,
-            deadline=deadline,
+        result = await self.poll(
+            watcher,
+            until=lambda run: run.is_terminal or run.done >= self.wake_at_done,
+            first_poll_at=self.not_before,
         )
+        if isinstance(result, Run):
+            return self.event(
+                ExportWakeEvent, "ready", "More jobs to export.", done=result.done, run_status=result.status
+            )
+        if result.status == "timeout":
+            return self.event(ExportWakeEvent, "timeout", result.message, deadline=result.deadline)
+        return self.error_event(result.message)
+
+    def error_event(self, message: str) -> ExportWakeEvent:
+        from ..runs.events import ExportWakeEvent
+
+        return self.event(ExportWakeEvent, "error", message)

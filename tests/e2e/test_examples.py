@@ -55,6 +55,8 @@ def test_examples_parse_without_api_calls_or_file_reads(sp_conn: SandboxControl)
         "example_scrapingpros_fan_out",
         "example_scrapingpros_sensor",
         "example_scrapingpros_sync_scrape",
+        "example_scrapingpros_watch_collection",
+        "example_scrapingpros_webhook_export",
     ]
     assert opened == []
     assert sp_conn.count() == 0

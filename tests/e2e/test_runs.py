@@ -24,6 +24,10 @@ RESULT_KEYS = {
     "timeout_requests",
     "outcome",
     "run_url",
+    "estimated_credits",
+    "estimate_source",
+    "credits_used",
+    "credits_used_range",
 }
 
 
@@ -72,6 +76,10 @@ def test_deferrable_and_sync_runs_return_identical_xcom(sp_conn: SandboxControl,
             "failed_requests": 2,
             "timeout_requests": 0,
             "outcome": "partial",
+            "estimated_credits": 10,
+            "estimate_source": "submitted",
+            "credits_used": 8,
+            "credits_used_range": [8, 8],
         }
     )
     run = results["deferrable"]
@@ -109,7 +117,13 @@ def test_sensor_waits_for_a_run_started_by_another_task(sp_conn: SandboxControl,
             "failed_requests": 1,
             "timeout_requests": 0,
             "outcome": "partial",
+            # 6 plain requests, recorded by `create` and passed on by `start`: 5 successes, 5 credits
+            "estimated_credits": 6,
+            "estimate_source": "submitted",
+            "credits_used": 5,
+            "credits_used_range": [5, 5],
         }
+    assert (started["estimated_credits"], started["credits_used"]) == (6, None)
     assert sp_conn.count(POST_RUN) == 1
 
 
