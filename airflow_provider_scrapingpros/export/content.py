@@ -7,8 +7,9 @@ Manifest `state` says what the export holds for the job (the job's own verdict i
   unsuccessful job got, e.g. a 404 page or a captcha wall);
 * `failed`: the job produced nothing to export (worker failure or timeout), or it did not succeed
   and `only_success=True`;
-* `expired`: the body was wanted but the API no longer had it (48 h retention, contract §9);
-* `lost`: the body was wanted but the API lost it (`result_lost`, §7).
+* `expired`: the body was wanted but the API no longer had it (48 h retention,
+  docs/api-notes.md#retention);
+* `lost`: the body was wanted but the API lost it (`result_lost`, docs/api-notes.md#results).
 
 Every unsuccessful job carries a `reason` (the job's message, e.g. `http_404`, `blocked: captcha`,
 `Worker timeout after 60s`), so the manifest alone explains each non-success.
@@ -29,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic_core import to_json
 
-from ..models import Job, ScrapeResult
+from ..client.models import Job, JobStatus, ScrapeResult
 from .keys import extension_for
 
 Layout = Literal["files", "jsonl"]
@@ -62,7 +63,7 @@ def json_line(obj: Any) -> bytes:
     return to_json(obj) + b"\n"
 
 
-def iso(value: datetime | None) -> str | None:
+def iso_or_none(value: datetime | None) -> str | None:
     """UTC, `Z`; milliseconds unless the value has finer digits (then microseconds, so the high-water
     mark read back from the manifest is exact)."""
     if value is None:
@@ -143,7 +144,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 def wants_body(job: Job, options: ExportOptions) -> bool:
-    return job.status == "completed" and (bool(job.is_success) or not options.only_success)
+    return job.status == JobStatus.COMPLETED.value and (bool(job.is_success) or not options.only_success)
 
 
 def reason_of(job: Job) -> str | None:
@@ -220,7 +221,7 @@ def manifest_line(
         "is_success": job.is_success,
         "status_code": job.status_code,
         "block_reason": job.block_reason,
-        "completed_at": iso(job.completed_at),
+        "completed_at": iso_or_none(job.completed_at),
         "state": fetched.state,
         "reason": fetched.reason,
         "key": key,

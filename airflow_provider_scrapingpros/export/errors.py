@@ -1,8 +1,8 @@
-"""Errors of the export. Both are `ScrapingProsError`s, so callers can catch the provider's base."""
+"""Errors of the export. All are `ScrapingProsError`s, so callers can catch the provider's base."""
 
 from __future__ import annotations
 
-from ..exceptions import ScrapingProsError
+from ..exceptions import ScrapingProsError, ScrapingProsInputError
 
 
 class ExportConflictError(ScrapingProsError):
@@ -20,3 +20,25 @@ class ExportExpiredError(ScrapingProsError):
 
 class ExportIncompleteError(ScrapingProsError):
     """The run ended but the jobs listing returned fewer terminal jobs than the run counts."""
+
+
+class ExportInProgressError(ScrapingProsError):
+    """The same export is being written to the destination by another live task; nothing was written.
+    Worth retrying later (unlike a conflict): the rerun finds the finished export and succeeds.
+    `retry_at` (epoch s): when to look again — the owner's claim lapses then unless it is renewed."""
+
+    def __init__(self, message: str, *, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class ExportListingError(ScrapingProsError):
+    """The jobs listing repeated, reordered or strayed, or never ended: nothing is exported past it."""
+
+
+class ExportDestinationError(ScrapingProsInputError):
+    """The destination cannot hold an export; fix the URI, the connection or the bucket (no retry)."""
+
+
+class ExportDestinationUnavailableError(ScrapingProsError):
+    """The storage did not answer the probe; worth a retry (a network error, a throttled store)."""

@@ -16,11 +16,15 @@ unless it already is a safe key. The rules, per `/`-separated segment:
 If any rule changed the id, the stem gets `.<8 hex of sha256(custom_id)>`: two different ids that
 clean up to the same text still get different keys, independent of the order they arrive in.
 
-Collisions that remain (the same `custom_id` on several jobs, ids differing only in case, which
-collide on case-insensitive file systems) are resolved by `KeyAllocator` in export order: the
-first job keeps the stem, later ones get `.<job id>`. Export order is `completed_at` order, which is
-fixed once jobs are terminal, so a resumed or following export picks the same keys as a clean one.
-The allocator remembers an 8-byte digest per used stem (the only per-job memory the export keeps).
+Collisions that remain are resolved by `KeyAllocator` in export order: the same `custom_id` on
+several jobs, ids differing only in case (one name on case-insensitive file systems), and a folder
+of one stem named like an object key of another (`a` writes `a.html`, `a.html/b` needs a folder
+`a.html`: one of them fails with IsADirectoryError on a file system). The first job keeps its stem;
+a later one gets `.<job id>`, and when its folders are what collides, its job id alone. Export
+order is `completed_at` order, which is fixed once jobs are terminal, so a resumed or following
+export picks the same keys as a clean one.
+The allocator remembers an 8-byte digest per used stem (the only per-job memory the export keeps),
+plus one per folder that is named like an object key (`x.html/`, rare).
 """
 
 from __future__ import annotations
@@ -28,13 +32,22 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-SIDE_WORDS = frozenset({"extracted", "screenshot", "network", "job"})
+# Side objects beside a job's body (layouts.py writes them): `<stem>.<suffix>`.
+SIDE_SUFFIXES = {
+    "extracted_data": "extracted.json",
+    "screenshot": "screenshot.png",
+    "network_requests": "network.json",
+    "metadata": "job.json",
+}
+SIDE_WORDS = frozenset(suffix.split(".", 1)[0] for suffix in SIDE_SUFFIXES.values())
 _MAX_SEGMENT_BYTES = 120
 _MAX_STEM_BYTES = 700
+# Windows reserves the superscript digits too: `COM¹`, `LPT³` open devices like `COM1`.
+_DEVICE_DIGITS = [*"123456789", "\u00b9", "\u00b2", "\u00b3"]
 _WINDOWS_DEVICES = frozenset(
-    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+    {"con", "prn", "aux", "nul", *(f"{port}{d}" for port in ("com", "lpt") for d in _DEVICE_DIGITS)}
 )
 _UNSAFE_RUN = re.compile(r"[^\w.\-]+")  # \w is unicode-aware: letters, digits, underscore
 # One ASCII segment that no rule changes: starts with a letter or digit, no trailing dot, fits.
@@ -63,6 +76,10 @@ BINARY_EXTENSIONS = {
     "audio/mpeg": "mp3",
     "video/mp4": "mp4",
 }
+
+
+# Every suffix an object key can end with after `<stem>.`, lower case.
+FILE_SUFFIXES = frozenset({"html", "md", "bin", *BINARY_EXTENSIONS.values(), *SIDE_SUFFIXES.values()})
 
 
 def extension_for(content_type: str | None) -> str:
@@ -111,33 +128,54 @@ def slugify(custom_id: str | None) -> str:
     return stem
 
 
-def _digest(stem: str) -> bytes:
+def _stem_digest(stem: str) -> bytes:
     # casefold: `A` and `a` are one file on case-insensitive file systems (macOS, Windows)
     return hashlib.blake2b(stem.casefold().encode("utf-8"), digest_size=8).digest()
 
 
+def _key_like_folders(stem: str) -> Iterator[str]:
+    """For each folder of `stem` named like an object key (`<x>.<suffix>`), the `<x>` it names."""
+    parts = stem.split("/")
+    for depth in range(1, len(parts)):
+        folder = "/".join(parts[:depth])
+        segment = parts[depth - 1]
+        for dot in (i for i, char in enumerate(segment) if char == "."):
+            if segment[dot + 1 :].lower() in FILE_SUFFIXES:
+                yield folder[: len(folder) - len(segment) + dot]
+
+
 class KeyAllocator:
     def __init__(self, used: Iterable[str] = ()) -> None:
-        self._used: set[bytes] = {_digest(s) for s in used}
-
-    def __len__(self) -> int:
-        return len(self._used)
+        self._used: set[bytes] = set()
+        # stems whose object keys would be folders of a used stem: `a` once `a.html/b` is used
+        self._folder_named: set[bytes] = set()
+        for stem in used:
+            self.remember(stem)
 
     def allocate(self, custom_id: str | None, job_id: str) -> str:
         """The stem for this job's objects (keys are `<stem>.<suffix>`); remembers it as used."""
         base = slugify(custom_id)
         candidates = [base, f"{base}.{job_id}"] if base else [job_id]
+        if "/" in base:  # when the folders collide, `.<job id>` does not help; the top level does
+            candidates.append(job_id)
         n = 0
         while True:
             for stem in candidates:
-                digest = _digest(stem)
-                if digest not in self._used:
-                    self._used.add(digest)
+                if self._free(stem):
+                    self.remember(stem)
                     return stem
             # Only reachable when custom_ids mimic `<stem>.<job id>`: count up until a stem is free.
             n += 1
             candidates = [f"{job_id}.{n}"]
 
+    def _free(self, stem: str) -> bool:
+        digest = _stem_digest(stem)
+        if digest in self._used or digest in self._folder_named:
+            return False
+        return "/" not in stem or all(_stem_digest(x) not in self._used for x in _key_like_folders(stem))
+
     def remember(self, stem: str) -> None:
-        """Mark a stem used by an earlier attempt (resume)."""
-        self._used.add(_digest(stem))
+        """Mark a stem used (by this export, or by an earlier attempt when resuming)."""
+        self._used.add(_stem_digest(stem))
+        if "/" in stem:
+            self._folder_named.update(_stem_digest(x) for x in _key_like_folders(stem))

@@ -30,17 +30,11 @@ from .content import (
     metadata_json,
     screenshot_of,
 )
+from .keys import SIDE_SUFFIXES as SIDE_SUFFIXES  # re-exported: its home is keys.py, which needs it
 from .keys import KeyAllocator
 from .parts import PartWriter
 
 Objects = list[tuple[str, bytes]]
-# side object suffixes; keys.SIDE_WORDS holds their first words, which stems may not end with
-SIDE_SUFFIXES = {
-    "extracted_data": "extracted.json",
-    "screenshot": "screenshot.png",
-    "network_requests": "network.json",
-    "metadata": "job.json",
-}
 
 
 def _json_bytes(value: Any) -> bytes:

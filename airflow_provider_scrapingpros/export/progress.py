@@ -3,11 +3,11 @@
 Progress is logged at most every `interval` seconds (and once at the end), never per job: a
 50,000-job export writes a few dozen lines, each with exported/total, bytes, results/s and ETA.
 
-Retention: bodies live 48 h after each job's `completed_at` (contract §9). Jobs are exported in
-`completed_at` order, so the first job of a pass has the earliest deadline of everything not yet
-exported; one line tells the user how much time is left by the worker's clock. The API's own
-verdict comes with the first expired body (its typed 404 carries the age the server computed), so
-a skewed worker clock cannot hide that bodies are already gone.
+Retention: bodies live 48 h after each job's `completed_at` (docs/api-notes.md#retention). Jobs
+are exported in `completed_at` order, so the first job of a pass has the earliest deadline of
+everything not yet exported; one line tells the user how much time is left by the worker's clock.
+The API's own verdict comes with the first expired body (its typed 404 carries the age the server
+computed), so a skewed worker clock cannot hide that bodies are already gone.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The mutable part of one export pass (engine.py holds the protocol and the bookkeeping).
+"""The mutable part of one export pass (runner.py holds the protocol and the bookkeeping).
 
 A session turns fetched jobs into objects and manifest lines, hands objects to `BatchWriter`
 (batched, a bounded number in flight: memory stays flat), and commits segments: `files` every 500
@@ -10,24 +10,54 @@ trust committed segments.
 from __future__ import annotations
 
 import json
+import mimetypes
 import tempfile
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..models import Run
-from .content import iso
+from ..client.cost import CostEstimate
+from ..client.models import Run
+from .content import ExportOptions
 from .errors import ExportExpiredError, ExportIncompleteError
 from .keys import KeyAllocator
 from .layouts import FilesLayout, JsonlLayout
+from .marker import build_marker, marker_summary, write_marker
 from .parts import PartWriter
-from .progress import Progress, log_expired, log_retention
-from .state import MANIFEST_KEY, STATE_DIR, SUCCESS_KEY, ResumeState, piece_key
-from .store import sha256_of_stream
+from .progress import Log, Progress, log_expired, log_retention
+from .source import ResultSource
+from .state import MANIFEST_KEY, STATE_DIR, ResumeState, piece_key
+from .store import ExportStore, ObjectKey, sha256_of_stream
 from .writer import BatchWriter
 
 if TYPE_CHECKING:
-    from .engine import ExportEngine
+    from .claim import Claim
+
+SEGMENT_SIZE = 500
+NDJSON = "application/x-ndjson"
+OnExpired = Literal["fail", "record"]
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What one export is and how it runs; the same for every pass of it."""
+
+    collection_id: str
+    run_id: str
+    options: ExportOptions
+    on_expired: OnExpired = "fail"
+    segment_size: int = SEGMENT_SIZE
+    progress_interval: float = 5.0
+    cost: CostEstimate | None = None  # not part of the identity: a resume may know more or less of it
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The export's identity, recorded at the destination: a resume must match it exactly."""
+        return {
+            "collection_id": self.collection_id,
+            "run_id": self.run_id,
+            "options": self.options.fingerprint(),
+        }
 
 
 class ExportSession:
@@ -35,27 +65,32 @@ class ExportSession:
 
     def __init__(
         self,
-        engine: ExportEngine,
+        plan: ExportPlan,
+        *,
+        source: ResultSource,
+        store: ExportStore,
+        log: Log,
         state: ResumeState,
         allocator: KeyAllocator | None,
         workdir: Path,
-        *,
         resumed: bool,
         total: int,
+        claim: Claim | None = None,
     ) -> None:
-        self.e, self.state, self.store = engine, state, engine.store
+        self.plan, self.source, self.store, self.log, self.state = plan, source, store, log, state
+        self.claim = claim
         self.lines: list[dict[str, Any]] = []
         # An interrupted attempt may have stored the batch after the last segment: verify it.
         self.verify_objects = self.verify_part = resumed
-        self.writer = BatchWriter(self.store)
+        self.writer = BatchWriter(store)
         self.progress = Progress(
-            engine.log,
-            run_id=engine.run_id,
+            log,
+            run_id=plan.run_id,
             total=total,
             done_before=state.next_ordinal,
-            interval=engine.progress_interval,
+            interval=plan.progress_interval,
         )
-        opts = engine.options
+        opts = plan.options
         self.parts = PartWriter(
             workdir,
             max_bytes=opts.part_max_bytes,
@@ -65,33 +100,36 @@ class ExportSession:
             size=state.part["bytes"],
         )
         for piece in state.pieces:
-            with self.store.open_read(piece) as stream:
+            with store.open_read(piece) as stream:
                 self.parts.restore(stream)
         # jsonl commits at part boundaries; the limit only bounds memory when few jobs have bodies
-        self.segment_limit = engine.segment_size * (1 if opts.layout == "files" else 10)
+        self.segment_limit = plan.segment_size * (1 if opts.layout == "files" else 10)
         self.layout = (
             FilesLayout(opts, allocator or KeyAllocator())
             if opts.layout == "files"
             else JsonlLayout(opts, self.parts)
         )
 
-    def drain(self) -> None:
+    def drain(self, *, relist: bool = False) -> None:
+        """Export every terminal job not yet recorded: those after the high-water mark or, with
+        `relist`, any the listing holds that the manifest lacks (see `finish`)."""
         first = True
-        for fetched in self.e.source.iter_fetched(self.state.hwm, self.state.hwm_ids):
+        since, skip = (None, self._recorded_ids()) if relist else (self.state.hwm, self.state.hwm_ids)
+        for fetched in self.source.iter_fetched(since, skip):
             if first:
-                log_retention(self.e.log, fetched.job.completed_at)
+                log_retention(self.log, fetched.job.completed_at)
                 first = False
             if fetched.state == "expired":
                 if self.state.expired_max_age is None:
-                    log_expired(self.e.log, fetched)
+                    log_expired(self.log, fetched)
                 self.state.note_expired_age(fetched.age_hours)
             entry, objects = self.layout.add(fetched)
             for key, data in objects:
-                self.writer.add(key, data, verify=self.verify_objects)
+                self.writer.add(_typed(key, entry), data, verify=self.verify_objects)
             self.state.record(entry)
             self.lines.append(entry)
             self.progress.add(1, entry["bytes"])
-            if self.e.options.layout == "jsonl" and self.parts.full:
+            if self.plan.options.layout == "jsonl" and self.parts.full:
                 self._close_part()
                 self._commit()
             elif len(self.lines) >= self.segment_limit:
@@ -100,52 +138,80 @@ class ExportSession:
 
     def pause(self) -> None:
         self._checkpoint()
-        self.e.log.info(
+        self.log.info(
             "Exported %d job(s) so far; waiting for more jobs of run %s to finish.",
             self.state.next_ordinal,
-            self.e.run_id,
+            self.plan.run_id,
         )
 
     def finish(self, run: Run) -> dict[str, Any]:
-        if self.parts.records:
-            self._close_part()
-        self._commit()
+        self._close_and_commit()
         totals = self.state.totals
+        if totals.jobs < run.total_requests:
+            # The listing may have skipped jobs it showed later with an earlier `completed_at` than
+            # the mark: a walk after the mark can never meet them. Walk the whole run once more.
+            listed = totals.jobs
+            self.log.warning(
+                "Run %s has %d jobs but the listing gave %d; listing the whole run again for the "
+                "missing ones.",
+                run.run_id,
+                run.total_requests,
+                listed,
+            )
+            self.drain(relist=True)
+            self._close_and_commit()
         if totals.jobs != run.total_requests:
             raise ExportIncompleteError(
                 f"Run {run.run_id} is {run.status} with {run.total_requests} jobs, but the jobs listing gave "
-                f"{totals.jobs}. Retry the task: it resumes and lists again. If it persists, the API is "
-                "still persisting jobs (`all_jobs_persisted`); wait a few minutes."
+                f"{totals.jobs}, also when listed again from the start; what was listed is stored and "
+                "committed. Retry the task later: a retry lists the whole run again and adds only the "
+                "missing jobs. If it persists, the API is still persisting jobs (`all_jobs_persisted` on "
+                "the run) or lost some; contact support."
             )
+        if self.claim is not None:
+            self.claim.verify()
         manifest_size, manifest_sha = self._write_manifest()
-        if totals.expired and self.e.on_expired == "fail":
+        if totals.expired and self.plan.on_expired == "fail":
             self._fail_expired()
-        criterion = run.success_criterion.version if run.success_criterion else None
-        created = datetime.fromtimestamp(run.created_at, timezone.utc) if run.created_at is not None else None
-        doc = {
-            **self.e.spec,
-            "run_status": run.status,
-            "success_criterion": criterion,
-            "run_started_at": iso(created),
-            "run_finished_at": iso(self.state.hwm),
-            **totals.counts(),
-            "manifest": MANIFEST_KEY,
-            "manifest_bytes": manifest_size,
-            "manifest_sha256": manifest_sha,
-        }
-        self.store.put(SUCCESS_KEY, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        doc = build_marker(
+            self.plan.spec,
+            run,
+            totals,
+            finished_at=self.state.hwm,
+            manifest_bytes=manifest_size,
+            manifest_sha256=manifest_sha,
+            cost=self.plan.cost,
+        )
+        if self.claim is not None:
+            self.claim.verify()
+        write_marker(self.store, doc)
         self.store.delete_tree(STATE_DIR)
-        self.e.log.info("Export of run %s complete: %s", run.run_id, totals.counts())
-        return self.e.summary(doc)
+        self.log.info("Export of run %s complete: %s", run.run_id, totals.counts())
+        return marker_summary(self.store, doc)
 
     def close(self) -> None:
         self.writer.close()
         self.parts.close()
 
     # ------------------------------------------------------------------------------ internals
+    def _close_and_commit(self) -> None:
+        if self.parts.records:
+            self._close_part()
+        self._commit()
+
+    def _recorded_ids(self) -> set[str]:
+        """Job ids of every committed manifest line (read back only when re-listing a whole run)."""
+        ids: set[str] = set()
+        for key in self.state.segments:
+            lines = self.store.iter_lines(key)
+            next(lines)
+            ids.update(json.loads(line)["job_id"] for line in lines)
+        return ids
+
     def _close_part(self) -> None:
         local, size, sha = self.parts.finish()
-        self.store.put_file(self.parts.key, local, size, sha, verify=self.verify_part)
+        key = ObjectKey(self.parts.key, NDJSON, "gzip")
+        self.store.put_file(key, local, size, sha, verify=self.verify_part)
         local.unlink()
         self.verify_part = False
         self.parts.next_part()
@@ -164,6 +230,8 @@ class ExportSession:
         if not self.lines:
             return
         self.state.part = {"index": self.parts.index, "records": self.parts.records, "bytes": self.parts.size}
+        if self.claim is not None:
+            self.claim.renew()
         self.state.commit(self.store, self.lines, piece)
         self.lines = []
         self.verify_objects = False
@@ -177,7 +245,7 @@ class ExportSession:
         local = Path(out.name)
         with local.open("rb") as stream:
             size, sha = sha256_of_stream(stream)
-        self.store.put_file(MANIFEST_KEY, local, size, sha, verify=True)
+        self.store.put_file(ObjectKey(MANIFEST_KEY, NDJSON), local, size, sha, verify=True)
         local.unlink()
         return size, sha
 
@@ -185,11 +253,19 @@ class ExportSession:
         totals, age = self.state.totals, self.state.expired_max_age
         oldest = f"the oldest {age:.1f} h after completion" if age is not None else "age unknown"
         raise ExportExpiredError(
-            f"{totals.expired} of {totals.jobs} jobs of run {self.e.run_id} had result bodies past the 48 h "
-            f"retention ({oldest}); they are listed as `expired` in {self.store.uri(MANIFEST_KEY)}. "
+            f"{totals.expired} of {totals.jobs} jobs of run {self.plan.run_id} had result bodies past the "
+            f"48 h retention ({oldest}); they are listed as `expired` in {self.store.uri(MANIFEST_KEY)}. "
             f"Everything still available was written ({totals.exported} exported). Export sooner after runs "
             "finish, or "
             "set on_expired='record' to accept the gap (the rerun writes only _SUCCESS.json).",
             expired=totals.expired,
             oldest_age_hours=age,
         )
+
+
+def _typed(key: str, entry: dict[str, Any]) -> ObjectKey:
+    """The key with its content type: the body's is in its manifest line; side files by suffix."""
+    if key == entry.get("key") and entry.get("content_type"):
+        return ObjectKey(key, entry["content_type"])
+    guessed, _ = mimetypes.guess_type(key, strict=False)
+    return ObjectKey(key, guessed or "application/octet-stream")

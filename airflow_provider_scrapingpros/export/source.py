@@ -1,7 +1,8 @@
 """Terminal jobs with their results, in `completed_at` order, with few API calls and bounded memory.
 
 Reading: `GET …/jobs?limit=100&status_filter=completed,failed,timeout&order_by=completed_at
-&order_dir=asc&include_results=true[&since_completed_at=…]`, following cursors (contract §6.3-6.4).
+&order_dir=asc&include_results=true[&since_completed_at=…]`, following cursors
+(docs/api-notes.md#jobs-paging-and-inline-results).
 Completed jobs carry their body inline up to 256 KB; `/result` is called only for a completed job
 whose inline `result` is null (a larger body, or an expired/lost one: the typed 404 tells which).
 Failed and timed-out jobs need no call: their metadata is all there is. So a run of N jobs costs
@@ -9,7 +10,7 @@ Failed and timed-out jobs need no call: their metadata is all there is. So a run
 
 Resuming: `since_completed_at` is the high-water mark minus 1 µs (so a job stamped exactly at the
 mark is listed again even if stamps were not unique) and jobs already recorded at the mark are
-skipped by id (contract §13.6: dedupe by `job_public_id`).
+skipped by id, as the official SDK dedupes (docs/api-notes.md#what-the-official-sdk-relies-on).
 
 Concurrency — a small thread pool over the sync hook, not the async twins under `asyncio.run`:
 the rest of the pipeline (object storage through fsspec) is blocking anyway, and one pool lets the
@@ -17,24 +18,86 @@ next page, the `/result` fetches and the storage writes overlap without an event
 every write. (Measured: a single-threaded variant driving a private event loop was 5% slower.)
 The hook's `requests.Session` is pooled and thread-safe for this use; its rate budget is shared
 and locked. Memory: at most one page ahead plus `window` results are held at once.
+
+Fail closed on a listing that contradicts itself (`WalkGuard`): a job listed twice in one walk, a
+job of another run, items out of `completed_at` order, a cursor handed out twice, or more jobs than
+the run has. Exporting through any of them would write a `_SUCCESS.json` over duplicated and
+missing jobs, or never end (a cursor that does not advance listed 535 pages in 60 s).
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..client import LazyJobsPage, next_cursor
+from ..client.core import LazyJobsPage, next_cursor
+from ..client.models import MAX_PAGE_SIZE_WITH_RESULTS, TERMINAL_JOB_STATUSES, Job
 from ..exceptions import ResultExpiredError, ResultLostError
-from ..models import TERMINAL_JOB_STATUSES, Job
 from .content import ExportOptions, Fetched, reason_of, wants_body
+from .errors import ExportListingError
 
-PAGE_SIZE = 100
 _STATUS_FILTER = ",".join(sorted(TERMINAL_JOB_STATUSES))
+
+
+_NEXT_STEP = (
+    "The pass stopped before committing anything after it. Retry the task: it lists the jobs again "
+    "from the last committed one. If it persists, report it to ScrapingPros support with the run id."
+)
+
+
+class WalkGuard:
+    """Checks one walk of the jobs listing as it goes. Memory is bounded: the cursors seen (one per
+    page), the ids of the last two pages, and the ids sharing the latest `completed_at`."""
+
+    def __init__(self, run_id: str, total: int | None) -> None:
+        self.run_id = run_id
+        self.total = total
+        self.pages = self.listed = 0
+        self._cursors: set[str] = set()
+        self._page_ids: set[str] = set()
+        self._previous_ids: set[str] = set()
+        self._last: datetime | None = None
+        self._at_last: set[str] = set()  # ids stamped exactly `_last`: equal stamps are legitimate
+
+    def _fail(self, what: str) -> ExportListingError:
+        return ExportListingError(f"The jobs listing of run {self.run_id} {what}. {_NEXT_STEP}")
+
+    def page(self, cursor_next: str | None) -> None:
+        self.pages += 1
+        self._previous_ids, self._page_ids = self._page_ids, set()
+        if cursor_next is not None:
+            if cursor_next in self._cursors:
+                raise self._fail(f"returned cursor {cursor_next!r} a second time (page {self.pages})")
+            self._cursors.add(cursor_next)
+        # Every page but the last carries at least one job: more pages than jobs is an endless walk.
+        if self.total is not None and self.pages > self.total + 1:
+            raise self._fail(f"went on for {self.pages} pages for a run of {self.total} jobs")
+
+    def job(self, job: Job) -> None:
+        jid, stamp = job.job_public_id, job.completed_at
+        if job.run_public_id != self.run_id:
+            raise self._fail(f"gave job {jid} of run {job.run_public_id}")
+        repeated = jid in self._page_ids or jid in self._previous_ids
+        if repeated or (stamp == self._last and jid in self._at_last):
+            raise self._fail(f"gave job {jid} twice (page {self.pages})")
+        if stamp is None:
+            raise self._fail(f"gave terminal job {jid} without a completed_at")
+        if self._last is not None and stamp < self._last:
+            # a job listed again from further back lands here too: its stamp is an earlier one
+            raise self._fail(
+                f"is not in completed_at order: job {jid} (completed {stamp.isoformat()}) came after a job "
+                f"completed {self._last.isoformat()}; a job may have been listed twice or skipped"
+            )
+        if stamp != self._last:
+            self._last, self._at_last = stamp, set()
+        self._at_last.add(jid)
+        self._page_ids.add(jid)
+        self.listed += 1
+        if self.total is not None and self.listed > self.total:
+            raise self._fail(f"listed more than the run's {self.total} jobs ({self.listed} so far)")
 
 
 Pending = Fetched | Future[Fetched]  # most jobs are ready at once: no Future for them
@@ -63,24 +126,27 @@ class ResultSource:
         self.run_id = run_id
         self.options = options
         self.workers = workers
-        self.pages = 0
-        self.result_calls = 0
-        self._lock = threading.Lock()
+        # The run's `total_requests` (fixed when the run starts; the runner sets it from the poll each
+        # pass makes anyway): a walk that lists more jobs than that fails closed.
+        self.expected_total: int | None = None
 
     def iter_fetched(self, since: datetime | None, skip_ids: set[str]) -> Iterator[Fetched]:
         after = since - timedelta(microseconds=1) if since is not None else None
-        window = 2 * PAGE_SIZE
+        window = 2 * MAX_PAGE_SIZE_WITH_RESULTS
+        guard = WalkGuard(self.run_id, self.expected_total)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sp-export") as pool:
             page_future: Future[LazyJobsPage] | None = pool.submit(self._page, None, after)
             pending: deque[Pending] = deque()
             while page_future is not None:
                 lazy = page_future.result()
                 cursor = next_cursor(lazy.head)
+                guard.page(cursor)
                 # Ask for the next page before parsing this one's items: walking the cursors is the
                 # export's critical path (each page's cursor is in its body), so the ~1.5 ms parse
                 # of 100 inline bodies happens while the next page is being served.
                 page_future = pool.submit(self._page, cursor, after) if cursor else None
                 for job in lazy.page().items:
+                    guard.job(job)  # skipped ids too: they are part of this walk
                     if job.job_public_id in skip_ids:
                         continue
                     pending.append(self._resolve(job, pool))
@@ -92,13 +158,11 @@ class ResultSource:
                 yield _ready(pending.popleft())
 
     def _page(self, cursor: str | None, after: datetime | None) -> LazyJobsPage:
-        with self._lock:
-            self.pages += 1
         page: LazyJobsPage = self.hook.get_jobs_page_lazy(
             self.collection_id,
             self.run_id,
             cursor=cursor,
-            limit=PAGE_SIZE,
+            limit=MAX_PAGE_SIZE_WITH_RESULTS,
             status_filter=_STATUS_FILTER,
             order_by="completed_at",
             order_dir="asc",
@@ -117,8 +181,6 @@ class ResultSource:
         return pool.submit(self._fetch, job)
 
     def _fetch(self, job: Job) -> Fetched:
-        with self._lock:
-            self.result_calls += 1
         try:
             result = self.hook.get_job_result(self.collection_id, self.run_id, job.job_public_id)
         except ResultExpiredError as exc:

@@ -9,8 +9,8 @@ Files the export owns at the destination root:
   the open jsonl part, the piece saved for it). Jobs are numbered (ordinal) in `completed_at` order.
 * `_export/pieces/<part>-<first ordinal>.jsonl.gz` — records of a jsonl part still open when a
   following export paused.
-* `_manifest.jsonl` (the segments' lines, concatenated) and `_SUCCESS.json`, written last.
-  `_export/` is deleted after `_SUCCESS.json` exists.
+* `_manifest.jsonl` (the segments' lines, concatenated) and `_SUCCESS.json` (marker.py), written
+  last. `_export/` is deleted after `_SUCCESS.json` exists.
 
 `load()` folds the valid segments in order into totals, the high-water mark (last `completed_at`
 and the ids stamped with it), the open part and the used key stems. A segment that is partial
@@ -34,7 +34,8 @@ SPEC_KEY = f"{STATE_DIR}/export.json"
 SEGMENTS = f"{STATE_DIR}/segments"
 PIECES = f"{STATE_DIR}/pieces"
 MANIFEST_KEY = "_manifest.jsonl"
-SUCCESS_KEY = "_SUCCESS.json"
+# The per-run figures of the manifest, in the order `_SUCCESS.json` and the task summary list them.
+COUNT_NAMES = ("jobs", "exported", "failed", "expired", "lost", "successful", "objects", "bytes")
 
 
 def segment_key(first: int) -> str:
@@ -72,8 +73,7 @@ class Totals:
             self._last_key = entry["key"]
 
     def counts(self) -> dict[str, int]:
-        names = ("jobs", "exported", "failed", "expired", "lost", "successful", "objects", "bytes")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in COUNT_NAMES}
 
 
 @dataclass
@@ -95,7 +95,8 @@ class ResumeState:
         stamp = parse_iso(entry["completed_at"]) if entry["completed_at"] else None
         if stamp is not None and stamp == self.hwm:
             self.hwm_ids.add(entry["job_id"])
-        elif stamp is not None:
+        elif stamp is not None and (self.hwm is None or stamp > self.hwm):
+            # never backwards: a job found by re-listing the whole run can be older than the mark
             self.hwm, self.hwm_ids = stamp, {entry["job_id"]}
 
     def note_expired_age(self, age: float | None) -> None:

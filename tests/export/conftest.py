@@ -80,7 +80,7 @@ def _api_conn(base_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def api_env(sandbox: Sandbox) -> Iterator[None]:
-    """`scrapingpros_default` -> the session sandbox, for engine-level tests (no Airflow DB needed)."""
+    """`scrapingpros_default` -> the session sandbox, for runner-level tests (no Airflow DB needed)."""
     previous = os.environ.get("AIRFLOW_CONN_SCRAPINGPROS_DEFAULT")
     os.environ["AIRFLOW_CONN_SCRAPINGPROS_DEFAULT"] = _api_conn(sandbox.base_url)
     yield

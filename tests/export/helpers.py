@@ -12,11 +12,13 @@ from typing import Any
 import requests
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_scrapingpros.client.cost import CostEstimate
+from airflow_provider_scrapingpros.client.models import Run
 from airflow_provider_scrapingpros.export.content import ExportOptions
-from airflow_provider_scrapingpros.export.engine import ExportEngine, PassOutcome
+from airflow_provider_scrapingpros.export.runner import ExportRunner, PassOutcome
+from airflow_provider_scrapingpros.export.session import OnExpired
 from airflow_provider_scrapingpros.export.store import ExportStore
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from airflow_provider_scrapingpros.models import Run
 from tests.conftest import DEV_TOKEN
 
 LOG = logging.getLogger("tests.export")
@@ -132,18 +134,19 @@ def tree(root: ObjectStoragePath) -> dict[str, str]:
     return {p[len(base) + 1 :]: hashlib.sha256(fs.cat_file(p)).hexdigest() for p in found}
 
 
-def engine(
+def runner(
     hook: ScrapingProsHook,
     root: ObjectStoragePath,
     cid: str,
     rid: str,
     *,
     store: ExportStore | None = None,
-    on_expired: str = "record",
+    on_expired: OnExpired = "record",
     segment_size: int = 500,
+    cost: CostEstimate | None = None,
     **options: Any,
-) -> ExportEngine:
-    return ExportEngine(
+) -> ExportRunner:
+    return ExportRunner(
         hook,
         store or ExportStore(root),
         cid,
@@ -152,14 +155,93 @@ def engine(
         on_expired=on_expired,
         segment_size=segment_size,
         log=LOG,
+        cost=cost,
     )
 
 
 def export(hook: ScrapingProsHook, root: ObjectStoragePath, cid: str, rid: str, **kwargs: Any) -> PassOutcome:
-    return engine(hook, root, cid, rid, **kwargs).run_pass(follow=False)
+    return runner(hook, root, cid, rid, **kwargs).run_pass(follow=False)
 
 
 def read_manifest(root: ObjectStoragePath) -> list[dict[str, Any]]:
     import json
 
     return [json.loads(line) for line in (root / "_manifest.jsonl").read_text().splitlines()]
+
+
+class CountingStore(ExportStore):
+    """An `ExportStore` that also records every key it writes (all writes go through these four)."""
+
+    def __init__(self, root: ObjectStoragePath) -> None:
+        super().__init__(root)
+        self.keys: list[str] = []
+
+    def create(self, key: str, data: bytes) -> bool:
+        made = super().create(key, data)
+        self.keys += [str(key)] if made else []
+        return made
+
+    def put(self, key: str, data: bytes, *, verify: bool = False) -> bool:
+        wrote = super().put(key, data, verify=verify)
+        self.keys += [str(key)] if wrote else []
+        return wrote
+
+    def put_many(self, items: list[tuple[str, bytes]], *, verify: bool = False) -> int:
+        before = self.writes
+        kept = [k for k, d in items if verify and self.matches(k, len(d), hashlib.sha256(d).hexdigest())]
+        written = super().put_many([(k, d) for k, d in items if k not in kept])
+        assert self.writes - before == written
+        self.keys += [str(k) for k, _ in items if k not in kept]
+        return written
+
+    def put_file(
+        self, key: str, local: Any, size: Any = None, sha256: Any = None, *, verify: bool = False
+    ) -> bool:
+        wrote = super().put_file(key, local, size, sha256, verify=verify)
+        self.keys += [str(key)] if wrote else []
+        return wrote
+
+
+class HidingProxy:
+    """A loopback HTTP proxy in front of the sandbox that drops chosen job ids from jobs listings
+    while `hide` holds them: an API whose listing skipped jobs."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.hide: set[str] = set()
+        self.hide_listings = 1 << 30  # hide only in this many more listing answers
+        self.listings = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
+                answer = requests.get(upstream + self.path, headers=headers, timeout=30)
+                body = answer.content
+                if self.path.split("?")[0].endswith("/jobs") and answer.status_code == 200:
+                    proxy.listings += 1
+                    page = json.loads(body)
+                    hidden = proxy.hide if proxy.hide_listings > 0 else set()
+                    proxy.hide_listings -= 1
+                    page["items"] = [j for j in page["items"] if j["job_public_id"] not in hidden]
+                    body = json.dumps(page).encode()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_scrapingpros.client.cost import CostEstimate
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.sandbox import Sandbox
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
@@ -29,6 +30,8 @@ from tests.export.helpers import (
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 SUMMARY_KEYS = {
+    "credits",
+    "success_criterion",
     "destination",
     "manifest",
     "success_marker",
@@ -94,10 +97,12 @@ def test_pipeline_summary_in_xcom_and_asset_metadata(
 def test_follow_mode_equals_export_after_completion(
     sp_conn: SandboxControl, xcom: Any, tmp_path: Path
 ) -> None:
-    # ~5 s of run (100 jobs, 4 at a time, 200 ms each at time scale 0.01): the export defers repeatedly
+    # ~12 s of run (100 jobs, 4 at a time, 500 ms each at time scale 0.01): the export defers
+    # repeatedly. At 200 ms a job (5 s) a slow pass on a loaded machine outlived the run, leaving one
+    # resumed pass (seen on the 3.1 lane, on the code before this test's change too).
     sp_conn.set_token(DEV_TOKEN, max_concurrent_jobs=4)
     conf: dict[str, Any] = {
-        "requests": mixed_requests(100, "follow", latency_ms=20000),
+        "requests": mixed_requests(100, "follow", latency_ms=50000),
         "destination": f"file://{tmp_path}/follow",
     }
     dag_run = run_dag("sp_export_follow", conf)
@@ -109,7 +114,11 @@ def test_follow_mode_equals_export_after_completion(
 
     hook = ScrapingProsHook()
     after = ObjectStoragePath(f"file://{tmp_path}/after")
-    export(hook, after, started["collection_id"], started["run_id"], layout="jsonl", part_max_records=15)
+    # The same cost estimate as the DAG's export found upstream, so `_SUCCESS.json` can match byte for byte
+    cost = CostEstimate.model_validate(xcom(dag_run, "start", key="scrapingpros_cost"))
+    assert cost.source == "submitted"
+    ids = started["collection_id"], started["run_id"]
+    export(hook, after, *ids, layout="jsonl", part_max_records=15, cost=cost)
     follow = ObjectStoragePath(conf["destination"])
     assert tree(follow) == tree(after)
     assert xcom(dag_run, "export")["jobs"] == 100

@@ -50,7 +50,7 @@ def hostile_run(sp: SandboxControl, hook: ScrapingProsHook, sandbox: Any) -> dic
     items = [{"url": f"https://example.com/h/{i}", "custom_id": cid} for i, cid in enumerate(HOSTILE)]
     # A 300-character id never reaches a run (the API's limit is 255; keys.slugify copes anyway,
     # see test_keys): the hook refuses it before sending.
-    with pytest.raises(ScrapingProsValidationError, match=r"requests\.1\.custom_id"):
+    with pytest.raises(ScrapingProsValidationError, match=r"requests\[1\]\.custom_id"):
         hook.create_collection(
             "hostile", [items[0], {"url": "https://example.com/h/long", "custom_id": "y" * 300}]
         )

@@ -24,11 +24,11 @@ from tests.export.helpers import (
     JOBS_ROUTE,
     RESULT_ROUTE,
     RUN_ROUTE,
-    engine,
     ground_truth,
     make_run,
     mixed_requests,
     read_manifest,
+    runner,
     tree,
 )
 
@@ -54,7 +54,7 @@ def mixed(sandbox: Sandbox, api_env: None) -> Iterator[dict[str, Any]]:
 def _export_counted(sandbox: Sandbox, mixed: dict[str, Any], root: ObjectStoragePath, **options: Any) -> Any:
     sandbox.control.clear_requests()
     store = ExportStore(root)
-    outcome = engine(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(
+    outcome = runner(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(
         follow=False
     )
     counts = sandbox.control.counts()["by_route"]
@@ -109,7 +109,7 @@ def _rerun_writes_nothing(
     before = tree(root)
     sandbox.control.clear_requests()
     store = ExportStore(root)
-    again = engine(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(
+    again = runner(mixed["hook"], root, mixed["cid"], mixed["rid"], store=store, **options).run_pass(
         follow=False
     )
     assert store.writes == 0 and sandbox.control.counts()["total"] == 0

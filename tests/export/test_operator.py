@@ -83,7 +83,7 @@ def test_trigger_events_fail_closed(event: Any, error: type[Exception], message:
 
 
 def test_execution_timeout_event_is_a_task_timeout() -> None:
-    from airflow_provider_scrapingpros.operators._base import AirflowTaskTimeout
+    from airflow_provider_scrapingpros.tasks.base import AirflowTaskTimeout
 
     op = ScrapingProsExportResultsOperator(**BASE)
     event = {

@@ -21,7 +21,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_scrapingpros.export.store import ExportStore
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-from tests.export.helpers import engine, make_run, mixed_requests, tree
+from tests.export.helpers import make_run, mixed_requests, runner, tree
 
 N = 120
 OPTIONS: dict[str, dict[str, Any]] = {
@@ -117,7 +117,7 @@ def clean(small_run: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     for layout, opts in OPTIONS.items():
         root = ObjectStoragePath(f"file://{tmp_path_factory.mktemp('clean')}/{layout}")
         store = RecordingStore(root)
-        engine(hook, root, cid, rid, store=store, **opts).run_pass(follow=False)
+        runner(hook, root, cid, rid, store=store, **opts).run_pass(follow=False)
         out[layout] = {"tree": tree(root), "sequence": store.keys}
     return out
 
@@ -138,9 +138,9 @@ def test_crash_at_every_kind_of_write_then_resume(
         root = ObjectStoragePath(f"file://{tmp_path}/{n}")
         first = RecordingStore(root, crash_at=crash_at)
         with pytest.raises(Crash):
-            engine(hook, root, cid, rid, store=first, **OPTIONS[layout]).run_pass(follow=False)
+            runner(hook, root, cid, rid, store=first, **OPTIONS[layout]).run_pass(follow=False)
         second = RecordingStore(root)
-        outcome = engine(hook, root, cid, rid, store=second, **OPTIONS[layout]).run_pass(follow=False)
+        outcome = runner(hook, root, cid, rid, store=second, **OPTIONS[layout]).run_pass(follow=False)
         assert outcome.finished
         assert tree(root) == clean[layout]["tree"], f"crash after write {crash_at} ({sequence[crash_at - 1]})"
         written = _outputs(first.keys) + _outputs(second.keys)
@@ -160,10 +160,10 @@ def test_torn_writes_are_redone(layout: str, small_run: Any, clean: dict[str, An
     for crash_at in torn_points:
         root = ObjectStoragePath(f"file://{tmp_path}/{crash_at}")
         with pytest.raises(Crash):
-            engine(
+            runner(
                 hook, root, cid, rid, store=RecordingStore(root, crash_at, torn=True), **OPTIONS[layout]
             ).run_pass(follow=False)
-        engine(hook, root, cid, rid, **OPTIONS[layout]).run_pass(follow=False)
+        runner(hook, root, cid, rid, **OPTIONS[layout]).run_pass(follow=False)
         assert tree(root) == clean[layout]["tree"], sequence[crash_at - 1]
 
 
@@ -177,7 +177,7 @@ def test_sigkill_of_the_worker_then_retry(small_run: Any, clean: dict[str, Any],
         from airflow.sdk import ObjectStoragePath
         from airflow_provider_scrapingpros.export.store import ExportStore
         from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
-        from tests.export.helpers import engine
+        from tests.export.helpers import runner
 
         class Dying(ExportStore):
             def _count(self):
@@ -186,7 +186,7 @@ def test_sigkill_of_the_worker_then_retry(small_run: Any, clean: dict[str, Any],
                     os.kill(os.getpid(), signal.SIGKILL)
 
         root = ObjectStoragePath("{root}")
-        engine(ScrapingProsHook(), root, "{cid}", "{rid}", store=Dying(root), layout="files",
+        runner(ScrapingProsHook(), root, "{cid}", "{rid}", store=Dying(root), layout="files",
                segment_size=25).run_pass(follow=False)
     """)
     proc = subprocess.run(
@@ -200,7 +200,7 @@ def test_sigkill_of_the_worker_then_retry(small_run: Any, clean: dict[str, Any],
     partial = tree(root)
     assert "_SUCCESS.json" not in partial and any(k.startswith("_export/segments") for k in partial)
     retry = RecordingStore(root)
-    engine(hook, root, cid, rid, store=retry, **OPTIONS["files"]).run_pass(follow=False)
+    runner(hook, root, cid, rid, store=retry, **OPTIONS["files"]).run_pass(follow=False)
     assert tree(root) == clean["files"]["tree"]
     final = clean["files"]["tree"]
     complete = {k for k, sha in partial.items() if final.get(k) == sha and not k.startswith("_export/")}

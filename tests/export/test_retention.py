@@ -16,7 +16,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_scrapingpros.export.errors import ExportExpiredError
 from airflow_provider_scrapingpros.export.store import ExportStore
 from airflow_provider_scrapingpros.sandbox import Sandbox
-from tests.export.helpers import engine, export, make_aged_run, read_manifest, tree
+from tests.export.helpers import export, make_aged_run, read_manifest, runner, tree
 
 N = 40
 
@@ -59,7 +59,7 @@ def test_fail_writes_everything_available_then_fails_loudly(
     # Accepting the gap afterwards costs one object: the marker (nothing else is rewritten).
     before = tree(root)
     store = ExportStore(root)
-    done = engine(aged_run["hook"], root, aged_run["cid"], aged_run["rid"], store=store, on_expired="record")
+    done = runner(aged_run["hook"], root, aged_run["cid"], aged_run["rid"], store=store, on_expired="record")
     summary = done.run_pass(follow=False).summary
     assert store.writes == 1 and summary is not None and summary["expired"] == N // 2
     after = tree(root)
