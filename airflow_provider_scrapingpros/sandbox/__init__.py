@@ -1,4 +1,4 @@
-"""The ScrapingPros sandbox: a faithful local emulator of the ScrapingPros API (contract §1-§15).
+"""The ScrapingPros sandbox: a faithful local emulator of the ScrapingPros API (docs/sandbox.md).
 
 Users develop DAGs against it without spending credits, the demo runs on it, and every test of the
 provider talks to it over real HTTP. Pure stdlib server; see `sandbox.py` for how the parts fit.

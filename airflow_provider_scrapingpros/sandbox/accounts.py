@@ -1,7 +1,9 @@
-"""Tokens, plans and monthly credits (contract §12, §15 S3).
+"""Tokens, plans and monthly credits (docs/api-notes.md#rate-limits-quota-and-credits,
+docs/sandbox.md#s3-token-plans).
 
 One token is one account (`client_id` is derived from the token by hashing, so it never reveals
-it). Plans are the §12 table; a token's settings start from its plan and may override any limit.
+it). Plans are the API's plan table; a token's settings start from its plan and may override any
+limit.
 Credits reset when the sandbox clock enters a new UTC month, checked lazily on every access, so an
 advance across a month boundary rolls the usage over without a timer.
 
@@ -109,6 +111,9 @@ class Account:
     def charge(self, credits: int, now: float) -> None:
         self.roll(now)
         self.credits_used += credits
+
+    def quota_exceeded_detail(self) -> str:
+        return f"Monthly credit quota exceeded ({self.credits_used}/{self.credits_monthly})"
 
     def apply(self, settings: dict[str, Any]) -> None:
         """Plan first (it resets the limits), then explicit overrides; ValueError names the key."""

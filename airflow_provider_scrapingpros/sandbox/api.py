@@ -1,8 +1,9 @@
 """Shared plumbing of the `/v1` API: replies, errors, routes, authentication and rate limiting.
 
-Error bodies are always `{"detail": ...}` (contract §3.2), never a top-level `message`. Handlers
-raise `ApiError` and never see authentication or rate limiting: `Api.dispatch` resolves the token,
-counts the request in the token's window and adds the §12 headers to whatever the handler answers.
+Error bodies are always `{"detail": ...}` (docs/api-notes.md#wire-conventions), never a top-level
+`message`. Handlers raise `ApiError` and never see authentication or rate limiting: `Api.dispatch`
+resolves the token, counts the request in the token's window and adds the rate-limit and quota
+headers (docs/api-notes.md#rate-limits-quota-and-credits) to whatever the handler answers.
 Routes are matched segment by segment against templates; the template string is also the request
 log's `route` and the fault matcher's subject.
 """
@@ -18,7 +19,7 @@ from pydantic_core import to_json
 
 from .accounts import Account
 from .ratelimit import RateLimiter, quota_headers
-from .state import Engine
+from .state import SandboxEngine
 
 
 @dataclass
@@ -28,14 +29,14 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def dumps(obj: Any) -> bytes:
+def encode_json(obj: Any) -> bytes:
     # pydantic-core's encoder (Rust): a jobs page with inline HTML serialises in half the time of
     # `json.dumps`, which was 40% of serving it. Same output: compact, UTF-8, keys in order.
     return to_json(obj)
 
 
 def reply(status: int, obj: Any, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, dumps(obj), headers or {})
+    return Reply(status, encode_json(obj), headers or {})
 
 
 class ApiError(Exception):
@@ -86,14 +87,14 @@ class Ctx:
             raise unprocessable("body", "", f"JSON decode error: {exc}", "json_invalid") from None
 
 
-Handler = Callable[[Ctx], Reply]
+RouteHandler = Callable[[Ctx], Reply]
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
     template: str
-    handler: Handler
+    handler: RouteHandler
     public: bool = False
 
     @property
@@ -135,9 +136,9 @@ def bearer(headers: Headers) -> str | None:
 
 
 class Api:
-    """Dispatch to a route's handler with authentication, rate limiting and the §12 headers."""
+    """Dispatch to a route's handler with authentication, rate limiting and the quota headers."""
 
-    def __init__(self, engine: Engine, limiter: RateLimiter) -> None:
+    def __init__(self, engine: SandboxEngine, limiter: RateLimiter) -> None:
         self.engine = engine
         self.limiter = limiter
 

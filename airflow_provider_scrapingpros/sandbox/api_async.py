@@ -1,9 +1,11 @@
-"""The asynchronous flow: collections, runs, jobs and results (contract §4-§7, §9).
+"""The asynchronous flow: collections, runs, jobs and results (docs/api-notes.md#endpoints).
 
 Every handler takes the engine lock, first processes the events due by now, then reads or
-mutates, so each answer is one consistent observation (I2-I8). The expensive parts stay outside
-the lock: item screening (pydantic) before it, and inline result bodies after it (terminal jobs
-never change, so building their bodies unlocked is safe).
+mutates, so each answer is one consistent observation
+(docs/api-notes.md#counters-and-invariants, I2-I8) and retention is judged at that moment
+(docs/api-notes.md#retention). The expensive parts stay outside the lock: item screening
+(pydantic) before it, and inline result bodies after it (terminal jobs never change, so building
+their bodies unlocked is safe).
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..client.models import KNOWN_RUN_STATUSES, RunStatus
 from .api import ApiError, Ctx, Reply, Route, reply, unprocessable
 from .config import SandboxConfig
-from .entities import Collection, Job, Run
+from .entities import CollectionRecord, JobRecord, RunRecord
 from .listing import QueryError, parse_query, select
 from .results import body_size, scrape_response
-from .state import Engine, QuotaExceeded
+from .state import QuotaExceeded, SandboxEngine
 from .timefmt import iso_ms, parse_iso_us, to_ms
 from .validation import Screened
 
 COLLECTIONS = "/v1/async/collections"
-RUN_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+_RUN_STATUS_NAMES = ", ".join(s.value for s in RunStatus)  # in the order the 422 lists them
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -30,7 +33,8 @@ def _typed_404(code: str, message: str, **extra: Any) -> ApiError:
 
 
 def _envelope(body: Any, *, creating: bool) -> tuple[str, list[Any] | None, str | None]:
-    """Whole-request checks (§4.1): name, requests array, callback_url; items are screened later."""
+    """Whole-request checks (docs/api-notes.md#collections-and-idempotency): name, requests array,
+    callback_url; items are screened later."""
     if not isinstance(body, dict):
         raise unprocessable("body", "", "Input should be a valid dictionary", "dict_type")
     name = body.get("name")
@@ -57,7 +61,7 @@ def _envelope(body: Any, *, creating: bool) -> tuple[str, list[Any] | None, str 
 
 
 class AsyncApi:
-    def __init__(self, engine: Engine, config: SandboxConfig) -> None:
+    def __init__(self, engine: SandboxEngine, config: SandboxConfig) -> None:
         self.engine = engine
         self.config = config
 
@@ -124,7 +128,7 @@ class AsyncApi:
             found = self.engine.list_collections(ctx.me, ctx.query.get("name"), since)
             return reply(200, [c.to_json() for c in found])
 
-    def _collection_or_404(self, ctx: Ctx) -> Collection:
+    def _collection_or_404(self, ctx: Ctx) -> CollectionRecord:
         found = self.engine.collection(ctx.me, ctx.params["cid"])
         if found is None:
             raise ApiError(404, "Collection not found")
@@ -169,12 +173,9 @@ class AsyncApi:
 
     def list_runs(self, ctx: Ctx) -> Reply:
         wanted = ctx.query.get("status_filter") or None
-        if wanted is not None and wanted not in RUN_STATUSES:
+        if wanted is not None and wanted not in KNOWN_RUN_STATUSES:
             raise unprocessable(
-                "query",
-                "status_filter",
-                f"'{wanted}' is not one of: {', '.join(RUN_STATUSES)}",
-                "literal_error",
+                "query", "status_filter", f"'{wanted}' is not one of: {_RUN_STATUS_NAMES}", "literal_error"
             )
         with self.engine.lock:
             now = self._now()
@@ -184,7 +185,7 @@ class AsyncApi:
             items = [r.to_json(now) for r in runs if wanted is None or r.status == wanted]
             return reply(200, {"items": items, "total": len(items)})
 
-    def _run_or_404(self, ctx: Ctx) -> Run:
+    def _run_or_404(self, ctx: Ctx) -> RunRecord:
         found = self.engine.run(ctx.me, ctx.params["cid"], ctx.params["rid"])
         if found is None:
             raise ApiError(404, "Run not found")
@@ -213,19 +214,20 @@ class AsyncApi:
                 item["result"] = self._inline(job, now_ms)
         return reply(200, {"items": items, "cursor_next": cursor_next, "has_more": has_more})
 
-    def _expired(self, job: Job, now_ms: int) -> bool:
+    def _expired(self, job: JobRecord, now_ms: int) -> bool:
         assert job.completed_ms is not None
         return now_ms - job.completed_ms > self.config.result_retention_hours * 3_600_000
 
-    def _body(self, job: Job) -> dict[str, Any]:
+    def _body(self, job: JobRecord) -> dict[str, Any]:
         queued = (job.started_ms or job.queued_ms) - job.queued_ms
         return scrape_response(
             url=job.url, custom_id=job.custom_id, request=job.request, outcome=job.outcome, end=job.end,
             queue_wait_ms=queued,
         )  # fmt: skip
 
-    def _inline(self, job: Job, now_ms: int) -> dict[str, Any] | None:
-        """§6.4: completed, retained, not lost and ≤ the cap; else null (the client uses /result)."""
+    def _inline(self, job: JobRecord, now_ms: int) -> dict[str, Any] | None:
+        """Completed, retained, not lost and ≤ the cap; else null and the client uses /result
+        (docs/api-notes.md#jobs-paging-and-inline-results)."""
         if not job.fetched or job.end.lost or self._expired(job, now_ms):
             return None
         if body_size(job.url, job.outcome) > self.config.inline_result_cap_bytes:

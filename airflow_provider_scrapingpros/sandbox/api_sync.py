@@ -1,4 +1,5 @@
-"""POST /v1/sync/scrape, the public routes and the optional endpoints (contract §11, §12, §2).
+"""POST /v1/sync/scrape, the public routes and the optional endpoints
+(docs/api-notes.md#request-fields-and-sync-scrape, docs/api-notes.md#endpoints).
 
 A sync scrape answers 200 even when the simulated target fails (`guidance.success: false`); 4xx is
 only for request-level problems. It takes one of the token's concurrency slots for its duration
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import time
 
-from ..models import ProxyConfig
+from ..client.cost import credit_cost
+from ..client.models import ProxyConfig, ScrapeRequest
 from . import urls
-from .accounts import PLANS
+from .accounts import PLANS, Account
 from .api import ApiError, Ctx, Reply, Route, reply, unprocessable
-from .outcomes import outcome_for, settle
+from .outcomes import TargetOutcome, outcome_for
 from .results import guidance, scrape_response
-from .state import Engine
+from .state import SandboxEngine
 from .validation import fastapi_detail, validate_scrape
 
 OPTIONAL_ROUTES = (
@@ -56,7 +58,7 @@ def _plans(ctx: Ctx) -> Reply:
 
 
 class SyncApi:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: SandboxEngine) -> None:
         self.engine = engine
 
     def routes(self) -> list[Route]:
@@ -69,52 +71,12 @@ class SyncApi:
         ]
 
     def scrape(self, ctx: Ctx) -> Reply:
-        body = ctx.json()
-        if not isinstance(body, dict):
-            raise unprocessable("body", "", "Input should be a valid dictionary", "dict_type")
-        request, error = validate_scrape(body)
-        if request is None:
-            assert error is not None
-            raise ApiError(422, fastapi_detail(error))
-        url = urls.normalise(request.url)
-        engine, account, config = self.engine, ctx.me, self.engine.config
-        outcome = outcome_for(url, engine.rules)
-        refusal = urls.check(url)
-        if refusal is None and outcome.blocked:
-            refusal = urls.UrlRefusal("blocked", "URL is blocked by a sandbox rule.")
-        if refusal is not None:
-            raise ApiError(422, f"URL blocked ({refusal.reason}): {refusal.message}")
-        proxy = request.use_proxy.proxy if isinstance(request.use_proxy, ProxyConfig) else request.use_proxy
-        country = (proxy or "any").strip().upper()
-        if country not in ("ANY", "") and country not in account.approved_countries:
-            raise ApiError(
-                403,
-                f"Country proxy '{country}' is not approved for this account; request access first "
-                "(sandbox: PUT /_sandbox/tokens/{token} with approved_countries).",
-            )
-        cost = 5 if request.browser else 1
-        end = settle(
-            outcome,
-            retry_on_block=request.retry_on_block,
-            default_latency_ms=config.default_latency_ms,
-            time_scale=config.time_scale,
-            worker_timeout=config.worker_timeout,
-        )
-        with engine.lock:
-            now = engine.clock.now()
-            engine.process_until(now)
-            remaining = account.remaining(now)
-            if remaining is not None and remaining < cost:
-                raise ApiError(
-                    429, f"Monthly credit quota exceeded ({account.credits_used}/{account.credits_monthly})"
-                )
-            if not engine.acquire_slot(account.token, account.max_concurrent_jobs):
-                raise ApiError(
-                    429,
-                    f"Concurrency limit reached: {account.max_concurrent_jobs} jobs of this token are "
-                    "running; retry in a second",
-                    {"Retry-After": "1"},
-                )
+        request = _scrape_request(ctx)
+        engine, account = self.engine, ctx.me
+        url, outcome = self._target(request, account)
+        cost = credit_cost(request)
+        end = engine.settlement(outcome, request)
+        self._take_slot(account, cost)
         charged = cost if end.is_success else 0
         try:
             if engine.clock.mode == "real" and not engine.clock.frozen:
@@ -130,3 +92,51 @@ class SyncApi:
             guidance=guidance(end, charged),
         )  # fmt: skip
         return reply(200, response, {"X-Credits-Charged": str(charged)})
+
+    def _target(self, request: ScrapeRequest, account: Account) -> tuple[str, TargetOutcome]:
+        """The normalised URL and what fetching it does; 422 if it may not be scraped, 403 if the
+        account may not use the requested country proxy."""
+        url = urls.normalise(request.url)
+        outcome = outcome_for(url, self.engine.rules)
+        refusal = urls.check(url)
+        if refusal is None and outcome.blocked:
+            refusal = urls.UrlRefusal("blocked", "URL is blocked by a sandbox rule.")
+        if refusal is not None:
+            raise ApiError(422, f"URL blocked ({refusal.reason}): {refusal.message}")
+        proxy = request.use_proxy.proxy if isinstance(request.use_proxy, ProxyConfig) else request.use_proxy
+        country = (proxy or "any").strip().upper()
+        if country not in ("ANY", "") and country not in account.approved_countries:
+            raise ApiError(
+                403,
+                f"Country proxy '{country}' is not approved for this account; request access first "
+                "(sandbox: PUT /_sandbox/tokens/{token} with approved_countries).",
+            )
+        return url, outcome
+
+    def _take_slot(self, account: Account, cost: int) -> None:
+        """Check the quota and take a concurrency slot, in one step under the engine lock."""
+        engine = self.engine
+        with engine.lock:
+            now = engine.clock.now()
+            engine.process_until(now)
+            remaining = account.remaining(now)
+            if remaining is not None and remaining < cost:
+                raise ApiError(429, account.quota_exceeded_detail())
+            if not engine.acquire_slot(account.token, account.max_concurrent_jobs):
+                raise ApiError(
+                    429,
+                    f"Concurrency limit reached: {account.max_concurrent_jobs} jobs of this token are "
+                    "running; retry in a second",
+                    {"Retry-After": "1"},
+                )
+
+
+def _scrape_request(ctx: Ctx) -> ScrapeRequest:
+    body = ctx.json()
+    if not isinstance(body, dict):
+        raise unprocessable("body", "", "Input should be a valid dictionary", "dict_type")
+    request, error = validate_scrape(body)
+    if request is None:
+        assert error is not None
+        raise ApiError(422, fastapi_detail(error))
+    return request

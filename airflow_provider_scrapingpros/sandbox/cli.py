@@ -1,4 +1,4 @@
-"""`scrapingpros-sandbox`: run the sandbox until Ctrl-C (contract §15 options).
+"""`scrapingpros-sandbox`: run the sandbox until Ctrl-C (options in docs/sandbox.md#running-it).
 
 Options are generated from `SandboxConfig`, so the CLI, the env twins (`SP_SANDBOX_<OPTION>`) and
 the Python API can never disagree. Precedence: command line > environment > defaults.

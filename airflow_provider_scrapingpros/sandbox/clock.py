@@ -1,4 +1,4 @@
-"""The sandbox clock (contract §15 S4): every API time, stamp, header and window reads it.
+"""The sandbox clock (docs/sandbox.md#s4-clock): every API time, stamp, header and window reads it.
 
 Two modes:
 
@@ -32,7 +32,7 @@ class Clock:
         self.reset()
 
     def reset(self) -> None:
-        """Back to wall time (contract S6), unfrozen."""
+        """Back to wall time (docs/sandbox.md#s6-reset), unfrozen."""
         with self._lock:
             self._offset = 0.0
             self._pinned = time.time() if self.mode == "manual" else None

@@ -1,4 +1,4 @@
-"""Startup configuration of the sandbox (contract §15): one field per CLI option.
+"""Startup configuration of the sandbox (docs/sandbox.md#running-it): one field per CLI option.
 
 Every option has an environment twin `SP_SANDBOX_<OPTION>` (`--worker-timeout` ↔
 `SP_SANDBOX_WORKER_TIMEOUT`). Environment strings go through pydantic's lax parsing, so `"0.01"`,

@@ -1,4 +1,4 @@
-"""`SandboxControl`: a thin `requests` client of the `/_sandbox/` routes (sandbox interface doc).
+"""`SandboxControl`: a thin `requests` client of the `/_sandbox/` routes (docs/sandbox.md#controls).
 
 Each method is one HTTP call; a non-2xx answer raises `requests.HTTPError` carrying the sandbox's
 `detail`, so a test that sends a bad profile sees which field was wrong.

@@ -1,4 +1,4 @@
-"""`/_sandbox/` control routes (contract §15 S1-S6; shapes in the sandbox interface doc).
+"""`/_sandbox/` control routes; their shapes are in docs/sandbox.md#controls.
 
 These routes need no token and are never rate-limited, faulted, charged or logged. Bad input is a
 422 `{"detail": "<field>: <problem>"}`. `POST /_sandbox/clock/advance` returns only after
@@ -16,7 +16,7 @@ from .api import ApiError, Ctx, Reply, Route, reply
 from .faults import Faults, parse_profile
 from .outcomes import parse_rules
 from .requestlog import RequestLog
-from .state import Engine
+from .state import SandboxEngine
 from .webhooks import WebhookPump
 
 P = "/_sandbox"
@@ -29,14 +29,14 @@ def _object(ctx: Ctx) -> dict[str, Any]:
     return body
 
 
-def _invalid(exc: ValueError) -> ApiError:
+def _rejected(exc: ValueError) -> ApiError:
     return ApiError(422, str(exc))
 
 
 class ControlApi:
     def __init__(
         self,
-        engine: Engine,
+        engine: SandboxEngine,
         faults: Faults,
         log: RequestLog,
         pump: WebhookPump,
@@ -111,7 +111,7 @@ class ControlApi:
         try:
             self.faults.set(parse_profile(_object(ctx), self.engine.config.seed))
         except ValueError as exc:
-            raise _invalid(exc) from None
+            raise _rejected(exc) from None
         return self.get_faults(ctx)
 
     def script_fault(self, ctx: Ctx) -> Reply:
@@ -124,7 +124,7 @@ class ControlApi:
         try:
             self.faults.script(match, fault, count)
         except ValueError as exc:
-            raise _invalid(exc) from None
+            raise _rejected(exc) from None
         return self.get_faults(ctx)
 
     def get_rules(self, ctx: Ctx) -> Reply:
@@ -135,7 +135,7 @@ class ControlApi:
         try:
             rules = parse_rules(raw.get("rules") if isinstance(raw, dict) else raw)
         except ValueError as exc:
-            raise _invalid(exc) from None
+            raise _rejected(exc) from None
         self.engine.rules = rules  # one reference swap: readers see the old or the new list whole
         return self.get_rules(ctx)
 
@@ -162,7 +162,7 @@ class ControlApi:
             try:
                 account = self.engine.accounts.put(token, settings)
             except ValueError as exc:
-                raise _invalid(exc) from None
+                raise _rejected(exc) from None
             account.roll(now)
             self.engine.reschedule_token(token, now)
             return reply(200, account.to_json())

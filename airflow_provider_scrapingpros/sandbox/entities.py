@@ -1,10 +1,12 @@
-"""Collections, runs and jobs as the engine stores them, and their wire JSON (contract §4-§7).
+"""Collections, runs and jobs as the engine stores them, and their wire JSON
+(docs/api-notes.md#collections-and-idempotency, #runs, #jobs-paging-and-inline-results).
 
 A run keeps two views of its jobs: `jobs` in insertion order (= `job_ids`, the `order_by=id`
 order) and `terminal` in completion order. Completion stamps are strictly increasing sandbox-wide
-(I7), so appending to `terminal` keeps it sorted by `completed_at` for free and `terminal_ms` can be
-bisected for cursors and `since_completed_at`. Counters and `failed_jobs` are updated in the same
-step as a job's terminal flip (I8), never recomputed.
+(docs/api-notes.md#counters-and-invariants, I7), so appending to `terminal` keeps it sorted by
+`completed_at` for free and `terminal_ms` can be bisected for cursors and `since_completed_at`.
+Counters and `failed_jobs` are updated in the same step as a job's terminal flip, never recomputed
+(docs/api-notes.md#counters-and-invariants, I8).
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import SUCCESS_CRITERION_VERSION, ScrapeRequest
-from .outcomes import Outcome, Settlement
+from ..client.models import (
+    SUCCESS_CRITERION_VERSION,
+    TERMINAL_JOB_STATUSES,
+    JobStatus,
+    RunStatus,
+    ScrapeRequest,
+)
+from .outcomes import Settlement, TargetOutcome
 from .timefmt import iso_ms, to_ms
 
 MAX_URL_CHARS = 2048
@@ -29,7 +37,7 @@ SUCCESS_CRITERION = {
 
 
 @dataclass(eq=False)
-class Collection:
+class CollectionRecord:
     id: str
     token: str
     name: str
@@ -49,32 +57,31 @@ class Collection:
 
 
 @dataclass(eq=False, slots=True)
-class Job:
+class JobRecord:
     id: str
     index: int  # insertion position in the run (the `order_by=id` key)
-    run: Run
+    run: RunRecord
     url: str
     custom_id: str | None
     request: ScrapeRequest
-    outcome: Outcome
+    outcome: TargetOutcome
     end: Settlement  # decided at creation: the fetch is a pure function of URL, rules and config
     queued_ms: int
     started_ms: int | None = None
     completed_ms: int | None = None
-    status: str = "processing"
+    status: str = JobStatus.PROCESSING.value
     status_code: int | None = None
     message: str | None = None
     is_success: bool | None = None
-    credits: int = 0
 
     @property
     def terminal(self) -> bool:
-        return self.status != "processing"
+        return self.status in TERMINAL_JOB_STATUSES
 
     @property
     def fetched(self) -> bool:
         """Completed by its own fetch (not ended by a run fate): it has a body."""
-        return self.status == "completed"
+        return self.status == JobStatus.COMPLETED
 
     def shown_url(self) -> str:
         return self.url[:MAX_URL_CHARS]
@@ -97,7 +104,9 @@ class Job:
             "queued_at": iso_ms(self.queued_ms),
             "started_at": None if started is None else iso_ms(started),
             "completed_at": None if self.completed_ms is None else iso_ms(self.completed_ms),
-            "execution_time_ms": round(end.duration * 1000) if fetched or self.status == "timeout" else None,
+            "execution_time_ms": round(end.duration * 1000)
+            if fetched or self.status == JobStatus.TIMEOUT
+            else None,
             "retries_attempted": end.retries if fetched else (0 if self.terminal else None),
             "block_reason": end.block_reason if fetched else None,
             "protection_stack": list(end.protection_stack) if fetched else [],
@@ -110,7 +119,7 @@ class Job:
 
 
 @dataclass(eq=False)
-class Run:
+class RunRecord:
     id: str
     collection_id: str
     token: str
@@ -118,17 +127,16 @@ class Run:
     created_at: float
     callback_url: str | None
     seq: int
-    jobs: list[Job] = field(default_factory=list)
-    by_id: dict[str, Job] = field(default_factory=dict)
-    status: str = "in_progress"
+    jobs: list[JobRecord] = field(default_factory=list)
+    by_id: dict[str, JobRecord] = field(default_factory=dict)
+    status: str = RunStatus.IN_PROGRESS.value
     success: int = 0
     failed: int = 0
     timeout: int = 0
     failed_jobs: list[dict[str, Any]] = field(default_factory=list)
-    terminal: list[Job] = field(default_factory=list)
+    terminal: list[JobRecord] = field(default_factory=list)
     terminal_ms: list[int] = field(default_factory=list)
     callback_status: str | None = None
-    ended_at: float | None = None
     fate: str | None = None  # failed | cancelled, from a fault profile
     fate_at: int = 0  # number of terminal jobs after which the fate strikes
     seeding_until: float = 0.0
@@ -137,14 +145,15 @@ class Run:
     def pending(self) -> int:
         return len(self.jobs) - len(self.terminal)
 
-    def record_terminal(self, job: Job) -> None:
-        """The bookkeeping half of a job's terminal flip; the caller holds the engine lock (I8)."""
+    def record_terminal(self, job: JobRecord) -> None:
+        """The bookkeeping half of a job's terminal flip; the caller holds the engine lock, so the
+        flip and its counters are one step (docs/api-notes.md#counters-and-invariants, I8)."""
         self.terminal.append(job)
         self.terminal_ms.append(job.completed_ms or 0)
         if job.is_success:
             self.success += 1
             return
-        if job.status == "timeout":
+        if job.status == JobStatus.TIMEOUT:
             self.timeout += 1
         else:
             self.failed += 1
@@ -172,9 +181,9 @@ class Run:
 
 
 def new_job(
-    job_id: str, index: int, run: Run, request: ScrapeRequest, outcome: Outcome, end: Settlement
-) -> Job:
-    return Job(
+    job_id: str, index: int, run: RunRecord, request: ScrapeRequest, outcome: TargetOutcome, end: Settlement
+) -> JobRecord:
+    return JobRecord(
         id=job_id,
         index=index,
         run=run,

@@ -1,4 +1,4 @@
-"""Seeded fault injection (contract §15 S2; profile format in the sandbox interface doc).
+"""Seeded fault injection; the profile format is in docs/sandbox.md#s2-fault-profile.
 
 One seeded draw per request decides at most one fault, so the same seed and the same request
 sequence give the same faults. Scripted one-shot faults are consumed before any probabilistic rule.
@@ -7,6 +7,10 @@ fire nor consume a scripted count, so `script_fault("*", "lost_after_commit")` w
 
 Run fates (`runs.fail` / `runs.cancel`) use their own seeded stream, so adding a request does not
 shift which runs fail.
+
+`webhooks.lost_ack: N` makes the webhook pump treat the first N attempts of every delivery as
+unanswered even when the receiver answered 2xx (the answer was "lost"), so a receiver sees the same
+delivery N + 1 times, spaced by the retry ladder: the redelivery a receiver must deduplicate.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..client.models import RunStatus
+
 FAULTS = ("error_5xx", "rate_429", "drop", "lost_after_commit", "lost_after_commit_5xx")
 COMMIT_ROUTES = frozenset(
     {"POST /v1/async/collections", "POST /v1/async/collections/{cid}/run", "POST /v1/sync/scrape"}
 )
 _RULE_NUMBERS = ("latency_ms", "jitter_ms", "retry_after")
 _5XX = (500, 502, 503, 504)
+_MAX_ATTEMPTS = 6  # 1 + the 5 retries of the webhook ladder (webhooks.LADDER_S)
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,18 @@ class FaultProfile:
     runs: dict[str, float] = field(
         default_factory=lambda: {"fail": 0.0, "cancel": 0.0, "seeding_window_s": 0.0}
     )
+    webhook_lost_ack: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "rules": [r.to_json() for r in self.rules], "runs": dict(self.runs)}
+        return {
+            "seed": self.seed,
+            "rules": [r.to_json() for r in self.rules],
+            "runs": dict(self.runs),
+            "webhooks": {"lost_ack": self.webhook_lost_ack},
+        }
 
 
-def _number(where: str, value: Any, low: float, high: float | None = None) -> float:
+def _profile_number(where: str, value: Any, low: float, high: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
         raise ValueError(f"{where}: must be a number >= {low:g}")
     if high is not None and value > high:
@@ -63,10 +76,10 @@ def _number(where: str, value: Any, low: float, high: float | None = None) -> fl
 def parse_profile(raw: Any, default_seed: int = 0) -> FaultProfile:
     """Validate a profile; ValueError names the offending key (answered as 422 by the control API)."""
     if not isinstance(raw, dict):
-        raise ValueError("fault profile must be a JSON object with 'seed', 'rules' and 'runs'")
-    unknown = set(raw) - {"seed", "rules", "runs"}
+        raise ValueError("fault profile must be a JSON object with 'seed', 'rules', 'runs' and 'webhooks'")
+    unknown = set(raw) - {"seed", "rules", "runs", "webhooks"}
     if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: unknown key; expected seed, rules, runs")
+        raise ValueError(f"{sorted(unknown)[0]}: unknown key; expected seed, rules, runs, webhooks")
     seed = raw.get("seed", default_seed)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError("seed: must be an integer")
@@ -83,9 +96,9 @@ def parse_profile(raw: Any, default_seed: int = 0) -> FaultProfile:
             if key == "match":
                 continue
             if key in FAULTS:
-                rates[key] = _number(f"rules[{i}].{key}", value, 0.0, 1.0)
+                rates[key] = _profile_number(f"rules[{i}].{key}", value, 0.0, 1.0)
             elif key in _RULE_NUMBERS:
-                numbers[key] = _number(f"rules[{i}].{key}", value, 0.0)
+                numbers[key] = _profile_number(f"rules[{i}].{key}", value, 0.0)
             else:
                 raise ValueError(f"rules[{i}].{key}: unknown key; known: {', '.join(FAULTS + _RULE_NUMBERS)}")
         if sum(rates.values()) > 1.0 + 1e-9:
@@ -99,10 +112,22 @@ def parse_profile(raw: Any, default_seed: int = 0) -> FaultProfile:
     for key, value in runs_raw.items():
         if key not in runs:
             raise ValueError(f"runs.{key}: unknown key; expected fail, cancel, seeding_window_s")
-        runs[key] = _number(f"runs.{key}", value, 0.0, None if key == "seeding_window_s" else 1.0)
+        runs[key] = _profile_number(f"runs.{key}", value, 0.0, None if key == "seeding_window_s" else 1.0)
     if runs["fail"] + runs["cancel"] > 1.0 + 1e-9:
         raise ValueError("runs: fail + cancel add up to more than 1")
-    return FaultProfile(seed, tuple(rules), runs)
+    return FaultProfile(seed, tuple(rules), runs, _lost_ack(raw.get("webhooks") or {}))
+
+
+def _lost_ack(raw: Any) -> int:
+    if not isinstance(raw, dict):
+        raise ValueError("webhooks: must be an object {lost_ack}")
+    unknown = set(raw) - {"lost_ack"}
+    if unknown:
+        raise ValueError(f"webhooks.{sorted(unknown)[0]}: unknown key; expected lost_ack")
+    value = raw.get("lost_ack", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ATTEMPTS - 1:
+        raise ValueError(f"webhooks.lost_ack: must be an integer from 0 to {_MAX_ATTEMPTS - 1}")
+    return value
 
 
 def load_profile(path: str | None, default_seed: int) -> FaultProfile:
@@ -115,14 +140,14 @@ def load_profile(path: str | None, default_seed: int) -> FaultProfile:
 
 
 @dataclass(frozen=True)
-class Decision:
+class FaultDecision:
     fault: str | None = None
     status: int | None = None  # the answer of error_5xx / rate_429 / lost_after_commit_5xx
     retry_after: int = 1
     delay_s: float = 0.0
 
 
-NO_FAULT = Decision()
+NO_FAULT = FaultDecision()
 
 
 def _applies(fault: str, route: str) -> bool:
@@ -159,7 +184,7 @@ class Faults:
         with self._lock:
             return [{"match": m, "fault": f, "count": c} for m, f, c in self._scripted]
 
-    def decide(self, route: str) -> Decision:
+    def decide(self, route: str) -> FaultDecision:
         with self._lock:
             for entry in self._scripted:
                 match, fault, _ = entry
@@ -181,25 +206,30 @@ class Faults:
                     break
                 draw -= rate
             if chosen is None or not _applies(chosen, route):
-                return Decision(delay_s=delay / 1000.0) if delay else NO_FAULT
+                return FaultDecision(delay_s=delay / 1000.0) if delay else NO_FAULT
             return self._materialise(chosen, rule, delay / 1000.0)
 
-    def _materialise(self, fault: str, rule: FaultRule, delay_s: float) -> Decision:
+    def _materialise(self, fault: str, rule: FaultRule, delay_s: float) -> FaultDecision:
         status = {"error_5xx": None, "rate_429": 429, "lost_after_commit_5xx": 502}.get(fault)
         if fault == "error_5xx":
             status = self._rng.choice(_5XX)
-        return Decision(fault, status, rule.retry_after, delay_s)
+        return FaultDecision(fault, status, rule.retry_after, delay_s)
 
     def run_fate(self) -> str | None:
-        """`failed`, `cancelled` or None for a new run (runs.fail / runs.cancel)."""
+        """The terminal status a new run is fated to (runs.fail / runs.cancel), or None."""
         with self._lock:
             fail, cancel = self.profile.runs["fail"], self.profile.runs["cancel"]
             if not fail and not cancel:
                 return None
             draw = self._run_rng.random()
             if draw < fail:
-                return "failed"
-            return "cancelled" if draw < fail + cancel else None
+                return RunStatus.FAILED.value
+            return RunStatus.CANCELLED.value if draw < fail + cancel else None
+
+    @property
+    def webhook_lost_ack(self) -> int:
+        """How many first attempts of each webhook delivery count as unanswered whatever the answer."""
+        return self.profile.webhook_lost_ack
 
     @property
     def seeding_window_s(self) -> float:

@@ -1,4 +1,4 @@
-"""GET …/runs/{rid}/jobs: query parsing, live cursor walks (contract §6.3).
+"""GET …/runs/{rid}/jobs: query parsing, live cursor walks (docs/api-notes.md#jobs-paging-and-inline-results).
 
 Two orders exist. Insertion order (`order_by` absent or `id`) walks `run.jobs`. `completed_at` order
 is two segments: terminal jobs in completion order (`run.terminal`, already sorted because stamps
@@ -20,12 +20,12 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from .entities import Job, Run
+from ..client.models import MAX_PAGE_SIZE, MAX_PAGE_SIZE_WITH_RESULTS, JobStatus
+from .entities import JobRecord, RunRecord
 from .timefmt import parse_iso_us
 
-JOB_STATUSES = ("processing", "completed", "failed", "timeout")
-MAX_LIMIT = 1000
-MAX_LIMIT_WITH_RESULTS = 100
+_DEFAULT_PAGE_SIZE = 100  # `limit` absent
+_JOB_STATUS_NAMES = tuple(s.value for s in JobStatus)  # in the order the 422 lists them
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
 
@@ -63,20 +63,20 @@ def parse_query(params: Mapping[str, str]) -> JobsQuery:
     include_results = parse_bool(params, "include_results")
     raw_limit = params.get("limit")
     try:
-        limit = 100 if raw_limit is None else int(raw_limit)
+        limit = _DEFAULT_PAGE_SIZE if raw_limit is None else int(raw_limit)
     except ValueError:
         raise QueryError("limit", f"'{raw_limit}' is not an integer", "int_parsing") from None
     if limit < 1:
         raise QueryError("limit", "limit must be >= 1", "greater_than_equal")
-    limit = min(limit, MAX_LIMIT_WITH_RESULTS if include_results else MAX_LIMIT)
+    limit = min(limit, MAX_PAGE_SIZE_WITH_RESULTS if include_results else MAX_PAGE_SIZE)
     statuses: frozenset[str] | None = None
     if params.get("status_filter"):
         wanted = [s.strip() for s in params["status_filter"].split(",") if s.strip()]
-        unknown = [s for s in wanted if s not in JOB_STATUSES]
+        unknown = [s for s in wanted if s not in _JOB_STATUS_NAMES]
         if unknown or not wanted:
             raise QueryError(
                 "status_filter",
-                f"unknown job status {unknown[:1]}; use {', '.join(JOB_STATUSES)} (CSV allowed)",
+                f"unknown job status {unknown[:1]}; use {', '.join(_JOB_STATUS_NAMES)} (CSV allowed)",
             )
         statuses = frozenset(wanted)
     order_by = params.get("order_by", "id") or "id"
@@ -96,7 +96,7 @@ def parse_query(params: Mapping[str, str]) -> JobsQuery:
     return JobsQuery(limit, statuses, by_completion, order_dir == "desc", since_ms, cursor, include_results)
 
 
-def encode_cursor(job: Job, by_completion: bool) -> str:
+def encode_cursor(job: JobRecord, by_completion: bool) -> str:
     key = ["c", job.completed_ms, job.index] if by_completion else ["i", None, job.index]
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
@@ -114,7 +114,7 @@ def decode_cursor(raw: str, by_completion: bool) -> tuple[int | None, int]:
     return ms, index
 
 
-def _insertion(run: Run, query: JobsQuery) -> Iterator[Job]:
+def _insertion(run: RunRecord, query: JobsQuery) -> Iterator[JobRecord]:
     jobs = run.jobs
     if query.desc:
         start = len(jobs) - 1 if query.cursor is None else query.cursor[1] - 1
@@ -123,7 +123,7 @@ def _insertion(run: Run, query: JobsQuery) -> Iterator[Job]:
     return (jobs[i] for i in range(max(start, 0), len(jobs)))
 
 
-def _by_completion(run: Run, query: JobsQuery) -> Iterator[Job]:
+def _by_completion(run: RunRecord, query: JobsQuery) -> Iterator[JobRecord]:
     done, stamps = run.terminal, run.terminal_ms
     cursor_ms, cursor_index = query.cursor if query.cursor is not None else (None, -1)
     in_tail = query.cursor is not None and cursor_ms is None  # cursor already past the terminal segment
@@ -144,11 +144,11 @@ def _by_completion(run: Run, query: JobsQuery) -> Iterator[Job]:
     yield from (job for job in run.jobs[tail_start:] if not job.terminal)
 
 
-def select(run: Run, query: JobsQuery, hide_queued: bool) -> tuple[list[Job], str | None, bool]:
+def select(run: RunRecord, query: JobsQuery, hide_queued: bool) -> tuple[list[JobRecord], str | None, bool]:
     """Up to `limit` jobs after the cursor, plus `cursor_next` and `has_more` (evaluated now)."""
     candidates = _by_completion(run, query) if query.by_completion else _insertion(run, query)
     statuses, since = query.statuses, query.since_ms
-    page: list[Job] = []
+    page: list[JobRecord] = []
     has_more = False
     for job in candidates:
         if statuses is not None and job.status not in statuses:
@@ -156,7 +156,7 @@ def select(run: Run, query: JobsQuery, hide_queued: bool) -> tuple[list[Job], st
         if since is not None and (job.completed_ms is None or job.completed_ms <= since):
             continue
         if hide_queued and job.started_ms is None and not job.terminal:
-            continue  # seeding window: rows not persisted yet (fault profile, §15 S2)
+            continue  # seeding window: rows not persisted yet (docs/sandbox.md#s2-fault-profile)
         if len(page) == query.limit:
             has_more = True
             break

@@ -1,13 +1,14 @@
-"""What happens when the sandbox "fetches" a URL (contract §15 S1): hints, rules, settlement.
+"""What happens when the sandbox "fetches" a URL (docs/sandbox.md#s1-outcome-rules): hints, rules,
+settlement.
 
-An `Outcome` is the declared behaviour of a target: query hints in the URL (`sp_status=404`,
+A `TargetOutcome` is the declared behaviour of a target: query hints in the URL (`sp_status=404`,
 `sp_latency_ms=900`...) overlay the first matching sandbox rule, so hints win. `settle()` turns an
 outcome plus the request options into the end of one fetch: job status, target status code, error
-message, duration, retries. It is a pure function of its inputs (the determinism of §15: same seed,
-config and requests ⇒ same outcomes); bodies are derived later from the URL (results.py).
+message, duration, retries. It is a pure function of its inputs (same seed, config and requests ⇒
+same outcomes); bodies are derived later from the URL (results.py).
 
-Precedence of hints, as the contract states: timeout > fail > lost > block > status. A latency
-above the worker timeout is a timeout too, ending at exactly `started_at + worker_timeout`.
+Precedence of hints: timeout > fail > lost > block > status. A latency above the worker timeout is
+a timeout too, ending at exactly `started_at + worker_timeout`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-MAX_BLOCK_RETRIES = 3  # retry_on_block: the server retries at most 3 times (§11.1)
+from ..client.models import JobStatus
+
+# retry_on_block: the server retries at most 3 times (docs/api-notes.md#request-fields-and-sync-scrape)
+MAX_BLOCK_RETRIES = 3
 
 
 @dataclass(frozen=True)
-class Outcome:
+class TargetOutcome:
     status: int = 200
     captcha: bool = False
     block: str | None = None
@@ -109,7 +113,7 @@ def parse_rules(raw: Any) -> list[Rule]:
     return rules
 
 
-def outcome_for(url: str, rules: list[Rule]) -> Outcome:
+def outcome_for(url: str, rules: list[Rule]) -> TargetOutcome:
     declared: dict[str, Any] = {}
     for rule in rules:
         if rule.matches(url):
@@ -119,14 +123,14 @@ def outcome_for(url: str, rules: list[Rule]) -> Outcome:
     return replace(_DEFAULT, **declared) if declared else _DEFAULT
 
 
-_DEFAULT = Outcome()
+_DEFAULT = TargetOutcome()
 
 
 @dataclass(frozen=True)
 class Settlement:
-    """The end of one fetch, in sandbox seconds; `status` is the job status vocabulary (§6.1)."""
+    """The end of one fetch, in sandbox seconds; `status` is a terminal `JobStatus` value."""
 
-    status: str  # completed | failed | timeout
+    status: str
     duration: float
     status_code: int | None = None
     message: str | None = None
@@ -138,9 +142,9 @@ class Settlement:
 
     @property
     def is_success(self) -> bool:
-        """content_success_v1 (§8)."""
+        """content_success_v1 (docs/api-notes.md#counters-and-invariants)."""
         return (
-            self.status == "completed"
+            self.status == JobStatus.COMPLETED
             and self.status_code is not None
             and 200 <= self.status_code < 300
             and not self.captcha
@@ -149,12 +153,12 @@ class Settlement:
 
     @property
     def error_type(self) -> str | None:
-        """The sync scrape's `guidance.error_type` (§11.3)."""
+        """The sync scrape's `guidance.error_type` (docs/api-notes.md#request-fields-and-sync-scrape)."""
         if self.is_success:
             return None
-        if self.status == "timeout":
+        if self.status == JobStatus.TIMEOUT:
             return "worker_timeout"
-        if self.status == "failed":
+        if self.status == JobStatus.FAILED:
             return "worker_error"
         if self.captcha:
             return "captcha"
@@ -164,7 +168,7 @@ class Settlement:
 
 
 def settle(
-    outcome: Outcome,
+    outcome: TargetOutcome,
     *,
     retry_on_block: bool,
     default_latency_ms: int,
@@ -175,12 +179,14 @@ def settle(
     latency = (default_latency_ms if outcome.latency_ms is None else outcome.latency_ms) / 1000.0
     limit = worker_timeout * time_scale
     if outcome.timeout or latency > worker_timeout:
-        return Settlement("timeout", limit, message=f"Worker timeout after {worker_timeout:g}s")
+        return Settlement(JobStatus.TIMEOUT.value, limit, message=f"Worker timeout after {worker_timeout:g}s")
     if outcome.fail is not None:
-        return Settlement("failed", latency * time_scale, message=outcome.fail or "Worker error")
+        return Settlement(
+            JobStatus.FAILED.value, latency * time_scale, message=outcome.fail or "Worker error"
+        )
     status_code = outcome.status
     if outcome.lost:
-        return Settlement("completed", latency * time_scale, status_code=status_code, lost=True)
+        return Settlement(JobStatus.COMPLETED.value, latency * time_scale, status_code=status_code, lost=True)
     # A permanent block (captcha / sp_block) defeats every retry; `block_attempts` only the first n.
     permanent = outcome.captcha or outcome.block is not None
     blocked_tries = outcome.block_attempts if not permanent else MAX_BLOCK_RETRIES + 1
@@ -190,10 +196,12 @@ def settle(
         if outcome.block is not None and not outcome.captcha:
             code = status_code if outcome.status != 200 else 403
             return Settlement(
-                "completed", duration, code, f"blocked: {outcome.block}", outcome.block,
+                JobStatus.COMPLETED.value, duration, code, f"blocked: {outcome.block}", outcome.block,
                 retries=retries, protection_stack=(outcome.block,),
             )  # fmt: skip
-        return Settlement("completed", duration, status_code, "blocked: captcha", "captcha", True, retries)
+        return Settlement(
+            JobStatus.COMPLETED.value, duration, status_code, "blocked: captcha", "captcha", True, retries
+        )
     duration = min(latency * (retries + 1), worker_timeout) * time_scale
     message = None if 200 <= status_code < 300 else f"http_{status_code}"
-    return Settlement("completed", duration, status_code, message, retries=retries)
+    return Settlement(JobStatus.COMPLETED.value, duration, status_code, message, retries=retries)

@@ -1,4 +1,4 @@
-"""Per-token request rate limit and the §12 headers.
+"""Per-token request rate limit and its headers (docs/api-notes.md#rate-limits-quota-and-credits).
 
 Fixed 60 s windows aligned to the minutes of the sandbox clock (not scaled by `time_scale`: a rate
 is a wall-clock promise). Every authenticated `/v1` request counts, polling included; a rejected

@@ -1,4 +1,4 @@
-"""The request log and per-route counts (contract §15 S5).
+"""The request log and per-route counts (docs/sandbox.md#s5-request-log).
 
 Only `/v1` requests are recorded, including 401s, 429s, faulted and dropped ones; tokens are stored
 masked. Items are kept in a bounded deque (a long benchmark must not grow memory without limit);

@@ -1,4 +1,4 @@
-"""Simulated target pages and the ScrapeResponse body (contract §11.3, §6.4, §7).
+"""Simulated target pages and the ScrapeResponse body (docs/api-notes.md#results).
 
 Bodies are a pure function of (URL, format, size, kind), so nothing is stored per job: a page is
 rebuilt on each read in microseconds (a string repeat and a slice). Every body is ASCII (the URL is
@@ -14,8 +14,8 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from ..models import EvaluateAction, ScrapeRequest, WhileAction
-from .outcomes import Outcome, Settlement
+from ..client.models import EvaluateAction, JobStatus, ScrapeRequest, WhileAction
+from .outcomes import Settlement, TargetOutcome
 
 _WORDS = (
     "sandbox scraping pros simulated page content deterministic derived from the target url "
@@ -24,7 +24,7 @@ _WORDS = (
 _DEFAULT_BINARY_BYTES = 2048
 
 
-def _digest(url: str) -> str:
+def _url_digest(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -38,10 +38,10 @@ def _kind(end: Settlement) -> str:
 
 
 def _default_size(url: str) -> int:
-    return 1024 + int(_digest(url)[:4], 16) % 512
+    return 1024 + int(_url_digest(url)[:4], 16) % 512
 
 
-def body_size(url: str, outcome: Outcome) -> int:
+def body_size(url: str, outcome: TargetOutcome) -> int:
     """UTF-8 size of the body string a completed job carries (`html`, `markdown` or `body_base64`)."""
     if outcome.binary is not None:
         raw = _DEFAULT_BINARY_BYTES if outcome.bytes is None else outcome.bytes
@@ -58,7 +58,7 @@ def _exact(head: str, tail: str, size: int, seed: str) -> str:
 
 
 def page(url: str, fmt: str, size: int, kind: str) -> str:
-    digest = _digest(url)
+    digest = _url_digest(url)
     shown = html.escape(quote(url, safe=":/?&=%#@+,;~!$'()*"), quote=True)
     title = {
         "ok": f"Sandbox page {digest[:8]}",
@@ -76,18 +76,22 @@ def page(url: str, fmt: str, size: int, kind: str) -> str:
 
 
 def binary_base64(url: str, mime: str, size: int) -> str:
-    unit = f"{mime}:{_digest(url)}:".encode()
+    unit = f"{mime}:{_url_digest(url)}:".encode()
     raw = (unit * (size // len(unit) + 1))[:size]
     return base64.b64encode(raw).decode("ascii")
 
 
-def _extracted(url: str, request: ScrapeRequest, outcome: Outcome) -> dict[str, Any] | None:
+def _extracted(url: str, request: ScrapeRequest, outcome: TargetOutcome) -> dict[str, Any] | None:
     data: dict[str, Any] = {}
     for name, spec in (request.extract or {}).items():
         multiple = isinstance(spec, dict) and bool(spec.get("multiple"))
         data[name] = [f"{name} {i} of {url}" for i in (1, 2)] if multiple else f"{name} of {url}"
     if outcome.extractable:
-        data["structured_data"] = {"@type": "WebPage", "url": url, "name": f"Sandbox page {_digest(url)[:8]}"}
+        data["structured_data"] = {
+            "@type": "WebPage",
+            "url": url,
+            "name": f"Sandbox page {_url_digest(url)[:8]}",
+        }
     return data or None
 
 
@@ -105,13 +109,13 @@ def scrape_response(
     url: str,
     custom_id: str | None,
     request: ScrapeRequest,
-    outcome: Outcome,
+    outcome: TargetOutcome,
     end: Settlement,
     queue_wait_ms: int = 0,
     guidance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ScrapeResponse of a finished fetch; `guidance` only on sync scrape (§11.3)."""
-    fetched = end.status == "completed"
+    """The ScrapeResponse of a finished fetch; `guidance` only on sync scrape."""
+    fetched = end.status == JobStatus.COMPLETED
     body: dict[str, Any] = {"html": None, "markdown": None, "body_base64": None, "content_type": None}
     if fetched:
         size = body_size(url, outcome)
@@ -123,8 +127,8 @@ def scrape_response(
             body[request.format] = page(url, request.format, size, _kind(end))
             body["content_type"] = "text/html; charset=utf-8"
     exec_ms = round(end.duration * 1000)
-    # §7/§11.3: an async body that was fetched says "OK" even for a 404 page; sync scrapes and
-    # failed fetches carry the error text.
+    # An async body that was fetched says "OK" even for a 404 page; sync scrapes and failed
+    # fetches carry the error text (docs/api-notes.md#results).
     says_error = guidance is not None or not fetched
     response: dict[str, Any] = {
         "message": (end.message or "OK") if says_error else "OK",
@@ -147,7 +151,7 @@ def scrape_response(
 
 
 def _screenshot(url: str) -> str:
-    return base64.b64encode(b"\x89PNG\r\n\x1a\n" + _digest(url).encode()).decode("ascii")
+    return base64.b64encode(b"\x89PNG\r\n\x1a\n" + _url_digest(url).encode()).decode("ascii")
 
 
 def _network(url: str, end: Settlement) -> list[dict[str, Any]]:
@@ -165,7 +169,8 @@ def _network(url: str, end: Settlement) -> list[dict[str, Any]]:
 
 
 def guidance(end: Settlement, credits: int) -> dict[str, Any]:
-    """`guidance` of a sync scrape (§11.3); a failed fetch charges nothing and says why."""
+    """`guidance` of a sync scrape (docs/api-notes.md#request-fields-and-sync-scrape); a failed fetch
+    charges nothing and says why."""
     error = end.error_type
     steps: list[str] = []
     suggested: dict[str, Any] | None = None

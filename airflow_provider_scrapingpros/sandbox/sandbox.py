@@ -25,7 +25,7 @@ from .faults import Faults, load_profile
 from .ratelimit import RateLimiter
 from .requestlog import RequestLog
 from .server import Front, SandboxHTTPServer
-from .state import Engine
+from .state import SandboxEngine
 from .webhooks import WebhookPump
 
 log = logging.getLogger("airflow_provider_scrapingpros.sandbox")
@@ -39,7 +39,7 @@ class Sandbox:
         self.clock = Clock(cfg.clock)
         self.accounts = Accounts(load_token_table(cfg.tokens), cfg.accept_any_token)
         self.faults = Faults(load_profile(cfg.fault_profile, cfg.seed))
-        self.engine = Engine(cfg, self.clock, self.accounts, self.faults)
+        self.engine = SandboxEngine(cfg, self.clock, self.accounts, self.faults)
         self.limiter = RateLimiter()
         self.log = RequestLog()
         self.pump = WebhookPump(self.engine, self.clock, cfg)
@@ -88,7 +88,7 @@ class Sandbox:
         if server is None:
             return
         self._stopping.set()
-        self.engine.delivery_ready.set()
+        self.engine.deliveries.ready.set()
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -117,7 +117,8 @@ class Sandbox:
         self._stopping.set()
 
     def reset(self) -> None:
-        """S6: state, credits, windows, logs, pending webhooks, rules, scripted faults; clock to wall."""
+        """State, credits, windows, logs, pending webhooks, rules, scripted faults; clock to wall
+        (docs/sandbox.md#s6-reset)."""
         with self.engine.lock:
             self.engine.clear()
             self.accounts.reset()
@@ -132,7 +133,7 @@ class Sandbox:
         return {**self.config.model_dump(), "port": bound, "public_base_url": self.engine.public_base_url}
 
     def _tick(self) -> None:
-        ready = self.engine.delivery_ready
+        ready = self.engine.deliveries.ready
         while not self._stopping.is_set():
             ready.wait(TICK_S)
             ready.clear()

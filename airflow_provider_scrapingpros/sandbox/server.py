@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 from .accounts import mask
 from .api import Api, ApiError, Ctx, Reply, Route, Router, bearer, reply
 from .clock import Clock
-from .faults import NO_FAULT, Decision, Faults
+from .faults import NO_FAULT, FaultDecision, Faults
 from .requestlog import RequestLog
 
 log = logging.getLogger("airflow_provider_scrapingpros.sandbox")
@@ -149,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(answer)
 
-    def _v1_answer(self, decision: Decision, dispatch: Callable[[], Reply]) -> Reply | None:
+    def _v1_answer(self, decision: FaultDecision, dispatch: Callable[[], Reply]) -> Reply | None:
         """The answer a faulted or normal request gets; None = close the connection without one."""
         fault = decision.fault
         if fault == "drop":

@@ -2,17 +2,19 @@
 
 Design:
 
-* **One lock** (`Engine.lock`) guards everything here. Every API request takes it, first runs
+* **One lock** (`SandboxEngine.lock`) guards everything here. Every API request takes it, first runs
   `process_until(clock.now())`, then reads or mutates; so an observation always sees a state in
   which every due event has happened (lazy simulation, no busy worker threads).
 * **Events in time order.** A heap holds job finishes, run fates, empty-run closes and metadata
   purges. A finish frees a concurrency slot of its token at the finish time, and the next queued
   job starts at exactly that time, so the simulation is exact however late it is processed.
-* **Stamps (I7).** A job's `completed_at` is `max(due ms, last stamp + 1)`: events are processed in
+* **Stamps.** A job's `completed_at` is `max(due ms, last stamp + 1)`: events are processed in
   time order and every observation processes first, so each new stamp is larger than any stamp a
-  client has seen. Flip, stamp, counters, `failed_jobs` and the run's own completion are one step
-  under the lock (I8).
-* **Webhooks** are queued here as deliveries but sent by `webhooks.WebhookPump` outside the lock.
+  client has seen (docs/api-notes.md#counters-and-invariants, I7). Flip, stamp, counters,
+  `failed_jobs` and the run's own completion are one step under the lock
+  (docs/api-notes.md#counters-and-invariants, I8).
+* **Webhooks** are queued here (`deliveries.DeliveryQueue`) but sent by `webhooks.WebhookPump`
+  outside the lock.
 """
 
 from __future__ import annotations
@@ -26,22 +28,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import ScrapeRequest
+from ..client.cost import credit_cost
+from ..client.models import JobStatus, RunStatus, ScrapeRequest
 from .accounts import Account, Accounts
 from .clock import Clock
 from .config import SandboxConfig
-from .entities import Collection, Job, Run, new_job
+from .deliveries import DeliveryQueue, new_delivery
+from .entities import CollectionRecord, JobRecord, RunRecord, new_job
 from .faults import Faults
-from .outcomes import Rule, outcome_for, settle
+from .outcomes import Rule, Settlement, TargetOutcome, outcome_for, settle
 from .timefmt import to_ms
 from .validation import Screened, screen
-from .webhooks import Delivery, new_delivery
 
 _FINISH, _FATE, _CLOSE, _PURGE = range(4)
 
 
 class QuotaExceeded(Exception):
-    """Monthly credits exhausted; the API answers 429 with 'quota' in the detail (§12)."""
+    """Monthly credits exhausted: a 429 with 'quota' in the detail
+    (docs/api-notes.md#rate-limits-quota-and-credits)."""
 
 
 @dataclass
@@ -51,33 +55,33 @@ class IdempotencyRecord:
     created_at: float
 
 
-class Engine:
+class SandboxEngine:
     def __init__(self, config: SandboxConfig, clock: Clock, accounts: Accounts, faults: Faults) -> None:
         self.config = config
         self.clock = clock
         self.accounts = accounts
         self.faults = faults
         self.lock = threading.RLock()
-        self.delivery_ready = threading.Event()  # wakes the webhook pump early
+        self.deliveries = DeliveryQueue()
         self.generation = 0
         self.public_base_url = f"http://{config.host}:{config.port}"  # the server sets the bound one
         self.rules: list[Rule] = []
         self.clear()
 
     def clear(self) -> None:
-        """Drop all API state (reset, S6). Caller holds the lock."""
+        """Drop all API state (docs/sandbox.md#s6-reset). Caller holds the lock."""
         self.generation += 1
         self.rules = []
-        self.collections: dict[str, Collection] = {}
+        self.collections: dict[str, CollectionRecord] = {}
         self.collection_owner: dict[str, str] = {}  # every cid ever created; runs outlive deletion
-        self.runs: dict[str, Run] = {}
-        self.runs_by_collection: dict[str, list[Run]] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.runs_by_collection: dict[str, list[RunRecord]] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.created_by_token: dict[str, int] = {}
-        self._queues: dict[str, deque[Job]] = {}
+        self._queues: dict[str, deque[JobRecord]] = {}
         self._running: dict[str, int] = {}
         self._events: list[tuple[float, int, int, Any]] = []
-        self.deliveries: list[tuple[float, int, Delivery]] = []
+        self.deliveries.clear()
         self._seq = itertools.count()
         self._last_ms = 0
         self.jobs_alive = 0
@@ -93,11 +97,11 @@ class Engine:
                 if not target.terminal:
                     self._finish(target, at)
             elif kind == _FATE:
-                if target.status == "in_progress":
+                if target.status == RunStatus.IN_PROGRESS:
                     self._strike(target, at)
             elif kind == _CLOSE:
-                if target.status == "in_progress" and target.pending == 0:
-                    self._close(target, at, "completed")
+                if target.status == RunStatus.IN_PROGRESS and target.pending == 0:
+                    self._close(target, at, RunStatus.COMPLETED.value)
             else:
                 self._purge(target)
 
@@ -109,7 +113,7 @@ class Engine:
         self._last_ms = ms
         return ms
 
-    def _start(self, job: Job, at: float) -> None:
+    def _start(self, job: JobRecord, at: float) -> None:
         job.started_ms = to_ms(at)
         self._running[job.run.token] = self._running.get(job.run.token, 0) + 1
         self._push(at + job.end.duration, _FINISH, job)
@@ -123,57 +127,54 @@ class Engine:
             if not job.terminal:  # a run fate may have ended it while it waited
                 self._start(job, at)
 
-    def _finish(self, job: Job, at: float) -> None:
+    def _finish(self, job: JobRecord, at: float) -> None:
         end = job.end
         job.status = end.status
-        job.status_code = end.status_code if end.status == "completed" else None
+        job.status_code = end.status_code if end.status == JobStatus.COMPLETED else None
         job.message = end.message
         job.is_success = end.is_success
         job.completed_ms = self._stamp(at)
         if job.is_success:
-            job.credits = 5 if job.request.browser else 1
             account = self.accounts.known(job.run.token)
             if account is not None:
-                account.charge(job.credits, at)
+                account.charge(credit_cost(job.request), at)
         run = job.run
         run.record_terminal(job)
         self._running[run.token] -= 1
-        if run.pending == 0 and run.status == "in_progress":
-            self._close(run, at, "completed")
-        elif run.fate is not None and len(run.terminal) >= run.fate_at and run.status == "in_progress":
+        in_progress = run.status == RunStatus.IN_PROGRESS
+        if run.pending == 0 and in_progress:
+            self._close(run, at, RunStatus.COMPLETED.value)
+        elif run.fate is not None and len(run.terminal) >= run.fate_at and in_progress:
             self._strike(run, at)
         self._fill_slots(run.token, at)
 
-    def _strike(self, run: Run, at: float) -> None:
-        """A fault-profile fate: every unfinished job fails in the same step as the run (§5.4)."""
+    def _strike(self, run: RunRecord, at: float) -> None:
+        """A fault-profile fate: every unfinished job fails in the same step as the run
+        (docs/api-notes.md#runs)."""
         assert run.fate is not None
-        message = "run_failed" if run.fate == "failed" else "run_cancelled"
+        message = "run_failed" if run.fate == RunStatus.FAILED else "run_cancelled"
         for job in run.jobs:
             if job.terminal:
                 continue
             if job.started_ms is not None:
                 self._running[run.token] -= 1
-            job.status, job.message, job.is_success = "failed", message, False
+            job.status, job.message, job.is_success = JobStatus.FAILED.value, message, False
             job.completed_ms = self._stamp(at)
             run.record_terminal(job)
         self._close(run, at, run.fate)
         self._fill_slots(run.token, at)
 
-    def _close(self, run: Run, at: float, status: str) -> None:
-        # Terminal time is the last stamp handed out, which I7's +1 ms bumps can push past `at`
-        # (even across a second boundary); the webhook's `timestamp` must not predate any job.
+    def _close(self, run: RunRecord, at: float, status: str) -> None:
+        # Terminal time is the last stamp handed out, which the +1 ms bumps of unique stamps can
+        # push past `at`, even across a second boundary; the webhook's `timestamp` must not
+        # predate any job (docs/api-notes.md#counters-and-invariants, I7).
         at = max(at, self._last_ms / 1000)
         run.status = status
-        run.ended_at = at
         if run.callback_url:
-            self.queue_delivery(at, new_delivery(run, self.public_base_url, at, self.generation))
+            self.deliveries.push(at, new_delivery(run, self.public_base_url, at, self.generation))
         self._push(at + self.config.metadata_retention_days * 86400.0, _PURGE, run)
 
-    def queue_delivery(self, at: float, delivery: Delivery) -> None:
-        heapq.heappush(self.deliveries, (at, next(self._seq), delivery))
-        self.delivery_ready.set()
-
-    def _purge(self, run: Run) -> None:
+    def _purge(self, run: RunRecord) -> None:
         """90 days after it ended the run and its jobs are gone (all 404), counters and all."""
         if self.runs.pop(run.id, None) is not None:
             self.jobs_alive -= len(run.jobs)
@@ -200,13 +201,24 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- collections
 
+    def settlement(self, outcome: TargetOutcome, request: ScrapeRequest) -> Settlement:
+        """How one fetch of `request` ends under this sandbox's latency and timeout settings."""
+        cfg = self.config
+        return settle(
+            outcome,
+            retry_on_block=request.retry_on_block,
+            default_latency_ms=cfg.default_latency_ms,
+            time_scale=cfg.time_scale,
+            worker_timeout=cfg.worker_timeout,
+        )
+
     def screen(self, items: list[Any]) -> Screened:
         return screen(items, lambda url: outcome_for(url, self.rules).blocked)
 
     def create_collection(
         self, account: Account, name: str, requests: list[ScrapeRequest], callback_url: str | None, now: float
-    ) -> Collection:
-        collection = Collection(
+    ) -> CollectionRecord:
+        collection = CollectionRecord(
             str(uuid.uuid4()), account.token, name, now, now, requests, callback_url, next(self._seq)
         )
         self.collections[collection.id] = collection
@@ -214,11 +226,13 @@ class Engine:
         self.created_by_token[account.token] = self.created_by_token.get(account.token, 0) + 1
         return collection
 
-    def collection(self, account: Account, cid: str) -> Collection | None:
+    def collection(self, account: Account, cid: str) -> CollectionRecord | None:
         found = self.collections.get(cid)
         return found if found is not None and found.token == account.token else None
 
-    def list_collections(self, account: Account, name: str | None, since: float | None) -> list[Collection]:
+    def list_collections(
+        self, account: Account, name: str | None, since: float | None
+    ) -> list[CollectionRecord]:
         found = [
             c
             for c in self.collections.values()
@@ -229,7 +243,7 @@ class Engine:
         found.sort(key=lambda c: (c.created_at, c.seq), reverse=True)
         return found
 
-    def delete_collection(self, collection: Collection) -> None:
+    def delete_collection(self, collection: CollectionRecord) -> None:
         del self.collections[collection.id]
 
     # ---------------------------------------------------------------------------------- idempotency
@@ -246,14 +260,11 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- runs
 
-    def create_run(self, account: Account, collection: Collection, now: float) -> Run:
+    def create_run(self, account: Account, collection: CollectionRecord, now: float) -> RunRecord:
         remaining = account.remaining(now)
         if remaining is not None and remaining <= 0:
-            raise QuotaExceeded(
-                f"Monthly credit quota exceeded ({account.credits_used}/{account.credits_monthly})"
-            )
-        cfg = self.config
-        run = Run(
+            raise QuotaExceeded(account.quota_exceeded_detail())
+        run = RunRecord(
             str(uuid.uuid4()), collection.id, account.token, account.client_id, now,
             collection.callback_url, next(self._seq),
         )  # fmt: skip
@@ -262,13 +273,7 @@ class Engine:
         run.seeding_until = now + window if window > 0 else 0.0
         for index, request in enumerate(collection.requests):
             outcome = outcome_for(request.url, self.rules)
-            end = settle(
-                outcome,
-                retry_on_block=request.retry_on_block,
-                default_latency_ms=cfg.default_latency_ms,
-                time_scale=cfg.time_scale,
-                worker_timeout=cfg.worker_timeout,
-            )
+            end = self.settlement(outcome, request)
             job = new_job(str(uuid.uuid4()), index, run, request, outcome, end)
             run.jobs.append(job)
             run.by_id[job.id] = job
@@ -285,13 +290,13 @@ class Engine:
         self._fill_slots(account.token, now)
         return run
 
-    def run(self, account: Account, cid: str, rid: str) -> Run | None:
+    def run(self, account: Account, cid: str, rid: str) -> RunRecord | None:
         found = self.runs.get(rid)
         if found is None or found.collection_id != cid or found.token != account.token:
             return None
         return found
 
-    def runs_of(self, account: Account, cid: str) -> list[Run] | None:
+    def runs_of(self, account: Account, cid: str) -> list[RunRecord] | None:
         if self.collection_owner.get(cid) != account.token:
             return None
         return sorted(self.runs_by_collection.get(cid, []), key=lambda r: (r.created_at, r.seq), reverse=True)

@@ -1,10 +1,11 @@
-"""Wire formats of time (contract §3): what the sandbox emits and what it accepts.
+"""Wire formats of time (docs/api-notes.md#wire-conventions): what the sandbox emits and accepts.
 
 Emitted job stamps are UTC with exactly three fraction digits and `Z`, built from integer
-milliseconds so a stamp always round-trips to the same ms (I7 compares at ms resolution). Incoming
-`since` / `since_completed_at` values are parsed by one regex instead of `fromisoformat`, because the
-contract accepts forms it rejects on some Pythons (a space where an unencoded `+` was, 0-6 fraction
-digits, offsets with or without a colon) and must answer 422 for anything else.
+milliseconds so a stamp always round-trips to the same ms: stamps are unique at ms resolution
+(docs/api-notes.md#counters-and-invariants, I7). Incoming `since` / `since_completed_at` values
+are parsed by one regex instead of `fromisoformat`, because the API accepts forms it rejects on
+some Pythons (a space where an unencoded `+` was, 0-6 fraction digits, offsets with or without a
+colon) and must answer 422 for anything else.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _iso_second(seconds: int) -> str:
 
 
 def iso_s(epoch: float) -> str:
-    """`2026-04-06T20:30:00Z`: whole seconds, as the webhook `timestamp` field (§10)."""
+    """`2026-04-06T20:30:00Z`: whole seconds, as the webhook `timestamp` field."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
 
 
@@ -58,7 +59,7 @@ def parse_iso_us(text: str) -> int | None:
     micros = int((frac or "").ljust(6, "0") or 0)
     shift = 0
     if offset and offset not in ("Z", "z"):
-        sign = -1 if offset[0] == "-" else 1  # a space is an unencoded '+' (§3)
+        sign = -1 if offset[0] == "-" else 1  # a space is an unencoded '+'
         digits = offset[1:].replace(":", "")
         hours, minutes = int(digits[:2]), int(digits[2:] or 0)
         if hours > 23 or minutes > 59:

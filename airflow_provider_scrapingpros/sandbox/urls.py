@@ -1,4 +1,5 @@
-"""Target URL normalisation and the SSRF-style safety check (contract §4.1 steps 3-4, §11.1).
+"""Target URL normalisation and the SSRF-style safety check, steps 3-4 of the item checks in
+docs/api-notes.md#collections-and-idempotency; a sync scrape runs the same check.
 
 The sandbox never resolves names, so every refusal is decided from the text of the URL: IP literals
 are classified with `ipaddress` (including the integer form `http://2130706433/`), host names by

@@ -1,6 +1,7 @@
-"""Request validation with the provider's own strict models (contract §4.1, §11.1).
+"""Request validation with the provider's own strict models
+(docs/api-notes.md#collections-and-idempotency, docs/api-notes.md#request-fields-and-sync-scrape).
 
-The models in `models.py` forbid unknown keys (a typo must fail on the client side) while the real
+The models in `client/models.py` forbid unknown keys (a typo must fail on the client side) while the real
 API ignores them. The sandbox reconciles the two by treating `extra_forbidden` as "drop that key and
 validate again": the loop removes every reported extra key at its path, then re-validates, so a
 union whose other member complained about the same value (`use_proxy`) is judged on the cleaned
@@ -16,13 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..models import ScrapeRequest, describe_errors, field_path
+from ..client.models import ScrapeRequest, describe_errors, field_path
 from . import urls
 
 _MAX_PASSES = 8  # each pass removes at least one key; nesting deeper than this is not a real request
 
 
-def _drop(data: Any, loc: tuple[int | str, ...]) -> bool:
+def _drop_key(data: Any, loc: tuple[int | str, ...]) -> bool:
     """Delete the key at `loc`, skipping loc parts that are union/discriminator tags."""
     node = data
     for part in loc[:-1]:
@@ -52,7 +53,7 @@ def validate_scrape(data: Any) -> tuple[ScrapeRequest | None, ValidationError | 
                 return None, exc
             if not copied:  # never mutate the caller's body: it is compared for idempotency
                 working, copied = copy.deepcopy(data), True
-            if not any([_drop(working, loc) for loc in extras]):
+            if not any([_drop_key(working, loc) for loc in extras]):
                 return None, exc
             last = exc
     return None, last
@@ -74,13 +75,9 @@ def fastapi_detail(exc: ValidationError, where: str = "body") -> list[dict[str, 
     return items
 
 
-def detail_item(where: str, name: str, msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": [where, name] if name else [where], "msg": msg, "type": kind}
-
-
 @dataclass
 class Screened:
-    """The §4.1 pipeline's result: accepted requests in order plus the three rejection buckets."""
+    """The item checks' result: accepted requests in order plus the three rejection buckets."""
 
     accepted: list[ScrapeRequest] = field(default_factory=list)
     blocked_urls: list[dict[str, Any]] = field(default_factory=list)
@@ -97,7 +94,8 @@ class Screened:
 
 
 def screen(items: list[Any], rule_blocks: Callable[[str], bool]) -> Screened:
-    """Run collection items through §4.1 steps 1-5; each rejected item lands in exactly one bucket."""
+    """Run collection items through the checks of docs/api-notes.md#collections-and-idempotency,
+    steps 1-5; each rejected item lands in exactly one bucket."""
     out = Screened()
     seen: set[tuple[str, str | None]] = set()
     for index, item in enumerate(items):

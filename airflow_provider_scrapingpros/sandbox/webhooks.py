@@ -1,61 +1,31 @@
-"""Webhook delivery (contract §10): payload, signature, retry ladder, `callback_status`.
+"""Webhook sending (docs/api-notes.md#webhooks): signature, retry ladder, `callback_status`.
 
-The engine queues a `Delivery` when a run turns terminal; `WebhookPump.run_due()` sends what is due
-*outside* the engine lock (a slow receiver must never stall the API) and records each attempt under
-it. Deliveries and state events interleave in time order: before an attempt due at t the pump
-processes every state event up to t, so the receiver's GET of the run sees the terminal status, and
-with `move_clock` (manual advances) the clock reads the attempt's time while the receiver runs.
+The engine queues a `deliveries.WebhookDelivery` when a run turns terminal; `WebhookPump.run_due()`
+sends what is due *outside* the engine lock (a slow receiver must never stall the API) and records
+each attempt under it. Deliveries and state events interleave in time order: before an attempt due
+at t the pump processes every state event up to t, so the receiver's GET of the run sees the
+terminal status, and with `move_clock` (manual advances) the clock reads the attempt's time while
+the receiver runs.
 
-Signing reuses `airflow_provider_scrapingpros.webhooks.sign`, the function receivers verify with.
+Signing reuses `airflow_provider_scrapingpros.client.webhooks.sign`, the function receivers verify with.
 """
 
 from __future__ import annotations
 
-import heapq
 import http.client
-import json
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from .timefmt import iso_s
+from ..client.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from .deliveries import WebhookDelivery
 
 if TYPE_CHECKING:
     from .clock import Clock
     from .config import SandboxConfig
-    from .entities import Run
-    from .state import Engine
+    from .state import SandboxEngine
 
-LADDER_S = (60.0, 300.0, 1800.0, 7200.0, 43200.0)  # waits after failed attempts 1..5 (§10)
-
-
-@dataclass(eq=False)
-class Delivery:
-    run: Run
-    url: str
-    body: bytes
-    attempt: int  # 1-based number of the next attempt
-    generation: int  # the engine generation that queued it; a reset orphans it
-
-
-def new_delivery(run: Run, base_url: str, at: float, generation: int) -> Delivery:
-    """The payload is fixed at terminal time: every attempt sends the same bytes (§10)."""
-    payload = {
-        "event": "run.completed",
-        "run_id": run.id,
-        "collection_id": run.collection_id,
-        "status": run.status,
-        "total_requests": len(run.jobs),
-        "success_requests": run.success,
-        "failed_requests": run.failed,
-        "job_ids": [job.id for job in run.jobs],
-        "results_url": f"{base_url}/v1/async/collections/{run.collection_id}/runs/{run.id}",
-        "timestamp": iso_s(at),
-    }
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return Delivery(run, run.callback_url or "", body, 1, generation)
+LADDER_S = (60.0, 300.0, 1800.0, 7200.0, 43200.0)  # waits after failed attempts 1..5
 
 
 def post(url: str, body: bytes, secret: str, at: float, timeout: float) -> tuple[int | None, str | None]:
@@ -83,7 +53,7 @@ def post(url: str, body: bytes, secret: str, at: float, timeout: float) -> tuple
 
 
 def verdict(status: int | None) -> str:
-    """2xx → sent; transport error, 5xx, 408, 429 → retry; any other status → failed (§10)."""
+    """2xx → sent; transport error, 5xx, 408, 429 → retry; any other status → failed."""
     if status is not None and 200 <= status < 300:
         return "sent"
     if status is None or status >= 500 or status in (408, 429):
@@ -92,7 +62,7 @@ def verdict(status: int | None) -> str:
 
 
 class WebhookPump:
-    def __init__(self, engine: Engine, clock: Clock, config: SandboxConfig) -> None:
+    def __init__(self, engine: SandboxEngine, clock: Clock, config: SandboxConfig) -> None:
         self._engine = engine
         self._clock = clock
         self._config = config
@@ -127,27 +97,29 @@ class WebhookPump:
                 with engine.lock:
                     self._record(delivery, status, error, at)
 
-    def _next(self, target: float) -> tuple[float, Delivery] | None:
+    def _next(self, target: float) -> tuple[float, WebhookDelivery] | None:
         """The earliest attempt due by `target`, after every state event up to its time."""
-        heap = self._engine.deliveries
-        limit = min(target, heap[0][0]) if heap else target
-        self._engine.process_until(limit)
-        if heap and heap[0][0] <= limit:
-            due, _, delivery = heapq.heappop(heap)
-            return due, delivery
-        return None
+        queue = self._engine.deliveries
+        head = queue.next_at()
+        limit = target if head is None else min(target, head)
+        self._engine.process_until(limit)  # may queue deliveries of runs it completes
+        return queue.pop_due(limit)
 
-    def _record(self, delivery: Delivery, status: int | None, error: str | None, at: float) -> None:
+    def _record(self, delivery: WebhookDelivery, status: int | None, error: str | None, at: float) -> None:
         engine = self._engine
         if delivery.generation != engine.generation:
             return  # the sandbox was reset while this attempt was in flight
         run = delivery.run
         outcome = verdict(status)
+        if outcome == "sent" and delivery.attempt <= engine.faults.webhook_lost_ack:
+            # the `webhooks.lost_ack` fault: the receiver answered, the sandbox acts as if it had not
+            outcome = "retry"
+            error = f"lost_ack: the {status} answer is treated as lost (sandbox fault webhooks.lost_ack)"
         if outcome == "retry" and delivery.attempt <= len(LADDER_S):
             outcome = "retrying"
             wait = LADDER_S[delivery.attempt - 1] * self._config.time_scale
             delivery.attempt += 1
-            engine.queue_delivery(at + wait, delivery)
+            engine.deliveries.push(at + wait, delivery)
         elif outcome == "retry":
             outcome = "failed"
         run.callback_status = outcome

@@ -1,1 +1,2 @@
-"""Conformance tests of the sandbox against the API contract, with the official SDK as the client."""
+"""Conformance tests of the sandbox against the API behaviour in docs/api-notes.md, with the official SDK
+as the client."""

@@ -41,7 +41,8 @@ BatchItems = list[Union[ScrapeRequest, dict[str, Any]]]  # noqa: UP007 (runtime 
 
 
 def url(path: str, **hints: Any) -> str:
-    """A public target URL with §15 S1 outcome hints; the sandbox never contacts it."""
+    """A public target URL with outcome hints (docs/sandbox.md#s1-outcome-rules); the sandbox never
+    contacts it."""
     query = f"?{urlencode(hints)}" if hints else ""
     return f"https://example.com/{path}{query}"
 

@@ -1,9 +1,11 @@
-"""The run invariants of contract §8, checked over plain HTTP on every run a test completes.
+"""The run invariants of docs/api-notes.md#counters-and-invariants (labels I1-I8), checked over plain HTTP on
+every run a test completes.
 
 One function so every test asserts the same thing the same way: `assert_run_invariants` reads the
 run and walks its jobs three times with small pages (insertion order, `completed_at` asc and desc),
-then checks I1-I5 and I7 plus the `failed_jobs` membership rule of §5.3. Small pages matter: they
-make every walk cross several cursor boundaries, where listing bugs (skips, repeats) live.
+then checks I1-I5 and I7 plus the `failed_jobs` membership rule (docs/api-notes.md#runs). Small
+pages matter: they make every walk cross several cursor boundaries, where listing bugs (skips,
+repeats) live.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ class CheckedRun:
 
 
 def parse_stamp(value: str) -> datetime:
-    assert ISO_MS_Z.match(value), f"job stamp {value!r} is not UTC ISO-8601 with ms and 'Z' (§3)"
+    assert ISO_MS_Z.match(value), f"job stamp {value!r} is not UTC ISO-8601 with ms and 'Z'"
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def assert_run_invariants(
     base_url: str, token: str, cid: str, rid: str, *, page_size: int = 7, wait_s: float = 10.0
 ) -> CheckedRun:
-    """Assert §8 on a run that has ended (waits up to `wait_s` real seconds for it to end)."""
+    """Assert the invariants on a run that has ended (waits up to `wait_s` real seconds for it to end)."""
     with http(base_url, token) as api:
         deadline = time.monotonic() + wait_s
         run = get_run(api, cid, rid)
@@ -57,7 +59,7 @@ def assert_run_invariants(
     ids = [j["job_public_id"] for j in jobs]
     # I1 and "every job listed exactly once across pages", in each of the three walks.
     assert run["total_requests"] == len(run["job_ids"]) == len(jobs), "I1"
-    assert ids == run["job_ids"], "default order must be insertion order = job_ids order (§6.3)"
+    assert ids == run["job_ids"], "default order must be insertion order = job_ids order"
     for walk in (asc, desc):
         walk_ids = [j["job_public_id"] for j in walk]
         assert len(walk_ids) == len(set(walk_ids)) == len(ids), "a job was listed twice or skipped"
@@ -80,7 +82,7 @@ def assert_run_invariants(
     stamps = [parse_stamp(j["completed_at"]) for j in asc]
     assert all(a < b for a, b in pairwise(stamps)), "completed_at not strictly increasing (I7)"
 
-    # I4 and §5.3: failed_jobs = every terminal non-success job, ordered by completed_at.
+    # I4 and the membership rule: failed_jobs = every terminal non-success job, ordered by completed_at.
     assert len(run["failed_jobs"]) == failed + timeout, "I4"
     expected_failed = [
         {"job_id": j["job_public_id"], "url": j["url"], "status": j["status"], "error": j["message"]}
@@ -88,5 +90,5 @@ def assert_run_invariants(
         if not j["is_success"]
     ]
     listed = [{k: f.get(k) for k in ("job_id", "url", "status", "error")} for f in run["failed_jobs"]]
-    assert listed == expected_failed, "failed_jobs members, order or fields (§5.3)"
+    assert listed == expected_failed, "failed_jobs members, order or fields"
     return CheckedRun(run=run, jobs=jobs)

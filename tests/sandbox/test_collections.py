@@ -1,5 +1,6 @@
-"""Collections (§4): the item pipeline's buckets, whole-request 422s, idempotency-key misuse,
-listing order and filters, PUT, DELETE semantics (§4.5) and tenancy (foreign ids are 404)."""
+"""Collections (docs/api-notes.md#collections-and-idempotency): the item pipeline's buckets, whole-request
+422s, idempotency-key misuse, listing order and filters, PUT, DELETE semantics and tenancy (foreign ids are
+404)."""
 
 from __future__ import annotations
 
@@ -185,7 +186,7 @@ def test_foreign_ids_are_404(sp: SandboxControl, api: httpx.Client) -> None:
 
 
 def test_wire_leniency(sp: SandboxControl, api: httpx.Client) -> None:
-    """§1/§3: unknown request keys are ignored, and no route ever answers a 3xx (no slash redirects)."""
+    """Unknown request keys are ignored, and no route ever answers a 3xx (no slash redirects)."""
     body = {"name": "lenient", "owner": "me", "requests": [{"url": url("k"), "priority": "high"}]}
     created = api.post(COLLECTIONS, json=body)
     assert (created.status_code, created.json()["invalid_items"]) == (201, [])

@@ -1,5 +1,6 @@
-"""The sandbox-only controls the suite relies on (§15 S3, S4, S6): reset restores the startup state
-atomically, the month roll-over clears credit usage, and the effective config is the §15 set."""
+"""The sandbox-only controls the suite relies on (docs/sandbox.md#controls): reset restores the
+startup state atomically, cleared rules stop applying, the month roll-over clears credit usage, and
+the effective config lists every startup option."""
 
 from __future__ import annotations
 
@@ -54,3 +55,11 @@ def test_effective_config(sp: SandboxControl) -> None:
         "sp_sandbox_dev_secret",
     )
     assert config["public_base_url"] == sp.base_url
+
+
+def test_cleared_rules_no_longer_shape_new_jobs(sp: SandboxControl, api: httpx.Client) -> None:
+    sp.set_rules([{"match": "*/ruled*", "outcome": {"status": 503}}])
+    sp.clear_rules()
+    cid, rid = submit(api, [{"url": url("ruled")}])
+    checked = assert_run_invariants(sp.base_url, TOKEN, cid, rid)
+    assert [job["status_code"] for job in checked.jobs] == [200]

@@ -1,7 +1,9 @@
-"""Fault injection as the SDK meets it (§13.1, §13.6, §15 S2): a response lost after commit is
+"""Fault injection as the SDK meets it (docs/sandbox.md#s2-fault-profile): a response lost after commit is
 recovered by resending the same Idempotency-Key; a committed `POST …/run` answered 5xx is retried
 by the SDK into a duplicate run (the documented hazard); a dropped connection is a ConnectionError.
-Every faulted request is in the log with its fault and a `None` status when nothing was answered."""
+Every faulted request is in the log with its fault and a `None` status when nothing was answered.
+The same seed draws the same faults, scripted faults come first, and a commit-only fault waits for
+a committing route."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pytest
 from scrapingpros import ConnectionError, SubmitTimeout, SyncClient
 
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+from airflow_provider_scrapingpros.sandbox.faults import FaultProfile, Faults, parse_profile
 
 from .helpers import R_COLLECTIONS, R_CREATE_RUN, R_RUN, TOKEN, BatchItems, url
 from .invariants import assert_run_invariants
@@ -57,7 +60,28 @@ def test_dropped_connection_is_a_connection_error(sp: SandboxControl, client: Sy
     sp.clear_requests()
     sp.script_fault(R_RUN, "drop", 1)
     with pytest.raises(ConnectionError):
-        client.get_run(col.id, run.run_id)  # transport errors are not retried (§13.1)
+        client.get_run(col.id, run.run_id)  # the SDK retries no transport error
     assert client.get_run(col.id, run.run_id).status == "completed"
     assert [(r["status"], r["fault"]) for r in sp.requests(route=R_RUN)] == [(None, "drop"), (200, None)]
     assert_run_invariants(sp.base_url, TOKEN, col.id, run.run_id)
+
+
+def test_same_seed_same_faults_and_scripted_faults_come_first() -> None:
+    profile = parse_profile({"seed": 7, "rules": [{"match": "GET *", "error_5xx": 0.5, "rate_429": 0.2}]})
+    first, second = Faults(profile), Faults(profile)
+    route = "GET /v1/async/collections/{cid}"
+    draws = [first.decide(route) for _ in range(50)]
+    assert draws == [second.decide(route) for _ in range(50)]
+    assert {d.fault for d in draws} == {None, "error_5xx", "rate_429"}
+    first.script("POST *", "lost_after_commit", 1)
+    assert first.decide("POST /v1/async/collections/{cid}/run").fault == "lost_after_commit"
+    assert Faults(FaultProfile()).decide(route).fault is None
+
+
+def test_lost_after_commit_never_hits_a_route_that_commits_nothing() -> None:
+    faults = Faults(FaultProfile())
+    faults.script("*", "lost_after_commit", 1)
+    assert faults.decide("GET /v1/health").fault is None
+    assert faults.decide("POST /v1/async/collections").fault == "lost_after_commit"
+    with pytest.raises(ValueError, match="fault probabilities add up to more than 1"):
+        parse_profile({"rules": [{"match": "*", "drop": 0.7, "error_5xx": 0.7}]})

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /v1/async/collections (§4.1): misuse with another body is a 422, keys are
+"""Idempotency-Key on POST /v1/async/collections: misuse with another body is a 422, keys are
 stored only for committed attempts, scoped to the account, forgotten after 24 h, and identical
 requests in flight are serialised so the later ones get the replay. (The SDK's own replay through
 `submit_batch(idempotency_key=...)` is in test_sdk_batch.py.)"""

@@ -1,6 +1,6 @@
-"""GET …/runs/{rid}/jobs parameters (§6.3, §6.4): limit bounds and clamps, the inline-results cap,
-cursor and filter validation, and `since_completed_at` as a strict lower bound in every accepted
-timestamp spelling."""
+"""GET …/runs/{rid}/jobs parameters (docs/api-notes.md#jobs-paging-and-inline-results): limit bounds and
+clamps, the inline-results cap, cursor and filter validation, and `since_completed_at` as a strict lower
+bound in every accepted timestamp spelling."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from datetime import timezone
 from typing import Any
 
 import httpx
+import pytest
 
 from airflow_provider_scrapingpros.sandbox import Sandbox
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+from airflow_provider_scrapingpros.sandbox.listing import QueryError, decode_cursor, parse_query
 
-from .helpers import R_RESULT, TOKEN, BatchItems, list_jobs, run_path, sdk_client, submit, url
+from .helpers import R_RESULT, TOKEN, BatchItems, http, list_jobs, run_path, sdk_client, submit, url
 from .invariants import assert_run_invariants, parse_stamp
 
 
@@ -90,7 +92,7 @@ def test_since_completed_at_is_strict(sp: SandboxControl, api: httpx.Client) -> 
 
 
 def test_inline_result_cap_boundary(sp: SandboxControl, api: httpx.Client) -> None:
-    """§6.4: a body of exactly 262,144 bytes is inline, one byte more is not."""
+    """A body of exactly 262,144 bytes is inline, one byte more is not."""
     cid, rid = finished_run(sp, api, [{"url": url("cap", sp_bytes=n)} for n in (262_144, 262_145)])
     page = api.get(jobs_url(cid, rid), params={"include_results": "true"}).json()
     inline = [j["result"] for j in page["items"]]
@@ -114,3 +116,32 @@ def test_configured_inline_cap_sends_the_sdk_to_result(sandbox_factory: Callable
     over_cap = sorted(j["job_public_id"] for j in checked.jobs if j["custom_id"] in ("1001", "5000"))
     fetched = sb.control.requests(route=R_RESULT)
     assert sorted(r["path"].rsplit("/", 2)[-2] for r in fetched) == over_cap
+
+
+def test_limits_are_clamped_and_cursors_are_bound_to_their_order() -> None:
+    assert parse_query({"limit": "5000"}).limit == 1000
+    assert parse_query({"limit": "500", "include_results": "true"}).limit == 100
+    assert parse_query({}).limit == 100
+    with pytest.raises(QueryError) as bad:
+        parse_query({"limit": "0"})
+    assert bad.value.param == "limit"
+    with pytest.raises(QueryError, match="not one this API returned"):
+        decode_cursor("!!not-base64!!", by_completion=False)
+
+
+def test_cursor_round_trip_through_a_real_page(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(clock="manual")
+    with http(sb.base_url) as api:
+        cid = api.post("/v1/async/collections", json={"name": "c", "requests": [
+            {"url": f"https://example.com/{i}"} for i in range(5)
+        ]}).json()["id"]  # fmt: skip
+        rid = api.post(f"/v1/async/collections/{cid}/run").json()["run_id"]
+        sb.control.advance(1)
+        jobs = f"/v1/async/collections/{cid}/runs/{rid}/jobs"
+        first = api.get(jobs, params={"limit": 2, "order_by": "completed_at"}).json()
+        assert first["has_more"] is True
+        cursor = first["cursor_next"]
+        assert decode_cursor(cursor, by_completion=True)[1] == 1
+        wrong = api.get(jobs, params={"limit": 2, "cursor": cursor})  # same cursor, other order
+        assert wrong.status_code == 422
+        assert wrong.json()["detail"][0]["loc"] == ["query", "cursor"]

@@ -1,4 +1,5 @@
-"""Invariants at *every* observation of a run in progress (§8), not only at the end.
+"""Invariants at *every* observation of a run in progress (docs/api-notes.md#counters-and-invariants), not
+only at the end.
 
 Two readers race a run of varied latencies: the official SDK's `iter_results` with a tiny poll
 interval (it relies on I2, I7 and I8 to neither miss nor repeat a job), and a plain-HTTP observer that

@@ -1,6 +1,7 @@
-"""Simulated target outcomes (§15 S1) and run fates (§5.4, §15 S2): hint precedence
-(timeout > fail > lost > block > status), sandbox rules under the hints, binary and extractable
-bodies, and runs a fault profile ends `failed` / `cancelled` part-way, with invariants intact."""
+"""Simulated target outcomes (docs/sandbox.md#s1-outcome-rules) and run fates
+(docs/sandbox.md#s2-fault-profile): hint precedence (timeout > fail > lost > block > status), sandbox rules
+under the hints, binary and extractable bodies, and runs a fault profile ends `failed` / `cancelled`
+part-way, with invariants intact."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import httpx
 import pytest
 
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
+from airflow_provider_scrapingpros.sandbox.outcomes import (
+    Settlement,
+    TargetOutcome,
+    hints,
+    outcome_for,
+    parse_rules,
+    settle,
+)
 
 from .helpers import COLLECTIONS, TOKEN, http, run_path, submit, url
 from .invariants import assert_run_invariants
@@ -80,3 +89,70 @@ def test_fault_profile_ends_runs_part_way(sp: SandboxControl, fate: str, error: 
     assert run["success_requests"] + len(stopped) == 20
     payload = json.loads(event.body)
     assert (payload["event"], payload["status"]) == ("run.completed", status)  # event name never varies
+
+
+def test_url_hints_are_read_from_the_query_and_win_over_rules() -> None:
+    url = "https://example.com/a?x=1&sp_status=404&sp_latency_ms=900&sp_captcha=1&sp_bytes=nope"
+    assert hints(url) == {"status": 404, "latency_ms": 900, "captcha": True}
+    rules = parse_rules([{"match": "*example.com*", "outcome": {"status": 500, "extractable": True}}])
+    assert outcome_for(url, rules) == TargetOutcome(
+        status=404, latency_ms=900, captcha=True, extractable=True
+    )
+    assert outcome_for("https://other.org/", rules) == TargetOutcome()
+    regex = parse_rules([{"match": "re:/shop/\\d+$", "outcome": {"blocked": True}}])
+    assert outcome_for("https://a.com/shop/12", regex).blocked is True
+
+
+def test_rules_reject_unknown_keys_and_wrong_types_by_name() -> None:
+    with pytest.raises(ValueError, match=r"rules\[0\]\.outcome\.colour: unknown key"):
+        parse_rules([{"match": "*", "outcome": {"colour": "red"}}])
+    with pytest.raises(ValueError, match=r"rules\[0\]\.outcome\.status: must be of type int"):
+        parse_rules([{"match": "*", "outcome": {"status": True}}])
+
+
+def _settle(retry_on_block: bool = False, **declared: Any) -> Settlement:
+    return settle(
+        TargetOutcome(**declared),
+        retry_on_block=retry_on_block,
+        default_latency_ms=200,
+        time_scale=0.5,
+        worker_timeout=60,
+    )
+
+
+def test_settlement_precedence_timeout_fail_lost_block_status() -> None:
+    everything: dict[str, Any] = {
+        "timeout": True,
+        "fail": "boom",
+        "lost": True,
+        "block": "cloudflare",
+        "status": 404,
+    }
+    assert _settle(**everything).status == "timeout"
+    assert _settle(**{**everything, "timeout": False}).message == "boom"
+    lost = _settle(**{**everything, "timeout": False, "fail": None})
+    assert (lost.status, lost.lost, lost.status_code) == ("completed", True, 404)
+    blocked = _settle(block="cloudflare")
+    assert (blocked.status_code, blocked.message, blocked.block_reason, blocked.is_success) == (
+        403,
+        "blocked: cloudflare",
+        "cloudflare",
+        False,
+    )
+    assert _settle(status=404).message == "http_404"
+    ok = _settle()
+    assert (ok.status, ok.is_success, ok.duration, ok.message) == ("completed", True, 0.1, None)
+
+
+def test_latency_over_the_worker_timeout_is_a_timeout_at_exactly_the_scaled_limit() -> None:
+    slow = _settle(latency_ms=61_000)
+    assert (slow.status, slow.duration, slow.message) == ("timeout", 30.0, "Worker timeout after 60s")
+
+
+def test_retry_on_block_beats_a_few_blocked_attempts_but_not_a_captcha() -> None:
+    assert _settle(block_attempts=2).captcha is True
+    retried = _settle(retry_on_block=True, block_attempts=2)
+    assert (retried.is_success, retried.retries) == (True, 2)
+    assert retried.duration == pytest.approx(0.3)  # three attempts of 200 ms at time_scale 0.5
+    captcha = _settle(retry_on_block=True, captcha=True)
+    assert (captcha.is_success, captcha.retries, captcha.error_type) == (False, 3, "captcha")

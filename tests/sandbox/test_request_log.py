@@ -1,6 +1,7 @@
-"""Rate-limit and quota headers on authenticated responses (§12) and the request log (§15 S5):
-every /v1 call is logged under its route template with exact per-route and per-status counts;
-/_sandbox/ calls never are, and the token is always masked."""
+"""Rate-limit and quota headers on authenticated responses
+(docs/api-notes.md#rate-limits-quota-and-credits) and the request log (docs/sandbox.md#s5-request-log):
+every /v1 call is logged under its route template with exact per-route and per-status counts; /_sandbox/
+calls never are, and the token is always masked."""
 
 from __future__ import annotations
 

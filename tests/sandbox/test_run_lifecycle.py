@@ -1,6 +1,6 @@
-"""Runs and jobs over their lifetime (§5, §6, §9, §12): empty runs, the per-token concurrency cap
-(queued jobs are `processing` with `started_at: null`; a sync scrape with no free slot is a 429),
-field shapes and URL truncation, plain 404s and 422s, and the 90-day metadata purge."""
+"""Runs and jobs over their lifetime (docs/api-notes.md#runs, docs/api-notes.md#retention): empty runs, the
+per-token concurrency cap (queued jobs are `processing` with `started_at: null`; a sync scrape with no free
+slot is a 429), field shapes and URL truncation, plain 404s and 422s, and the 90-day metadata purge."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_concurrency_cap_queues_jobs(sandbox_factory: Callable[..., Sandbox]) ->
             "processing",
         ]
         assert [j["started_at"] is not None for j in jobs] == [True, True, True, True, False]
-        # §6.3: under order_by=completed_at, unfinished jobs sort after the finished ones in both
+        # Under order_by=completed_at, unfinished jobs sort after the finished ones in both
         # directions, in insertion order among themselves.
         ids = [j["job_public_id"] for j in jobs]
         asc = list_jobs(api, cid, rid, order_by="completed_at", limit=2)

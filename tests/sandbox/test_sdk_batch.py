@@ -1,6 +1,7 @@
-"""The official SDK's batch flows complete against the sandbox (contract §13.3-§13.6).
+"""The official SDK's batch flows complete against the sandbox
+(docs/api-notes.md#what-the-official-sdk-relies-on).
 
-`submit_batch` + `iter_results` over every job outcome of §6.1 (with a body over the 256 KB inline
+`submit_batch` + `iter_results` over every job outcome (with a body over the 256 KB inline
 cap, which the SDK must fetch from /result), `run_and_wait`, `iter_run_jobs` with small pages,
 `list_runs(status_filter=...)` / `find_recent_batch`, and the idempotent replay of a submit.
 """
@@ -152,7 +153,7 @@ def test_idempotent_replay(sp: SandboxControl, client: SyncClient, api: httpx.Cl
 
     assert second.collection_id == first.collection_id
     assert sp.stats()["collections_created"] == 1
-    # POST …/run has no idempotency: the SDK's second submit started a second run (§5.1).
+    # POST …/run has no idempotency: the SDK's second submit started a second run (docs/api-notes.md#runs).
     assert second.run_id != first.run_id
     assert [r["idempotency_key"] for r in sp.requests(route=R_COLLECTIONS)] == ["conformance-replay-1"] * 2
 
@@ -164,7 +165,7 @@ def test_idempotent_replay(sp: SandboxControl, client: SyncClient, api: httpx.Cl
     assert original.headers.get("Idempotency-Replayed") != "true"
     assert replay.headers["Idempotency-Replayed"] == "true"
     assert replay.json() == original.json()
-    # Replays even after the collection is gone (§4.1); still nothing new created.
+    # Replays even after the collection is gone; still nothing new created.
     assert api.delete(f"{COLLECTIONS}/{original.json()['id']}").status_code == 200
     after_delete = api.post(COLLECTIONS, json=body, headers=headers)
     assert (after_delete.status_code, after_delete.json()) == (201, original.json())
@@ -176,7 +177,7 @@ def test_idempotent_replay(sp: SandboxControl, client: SyncClient, api: httpx.Cl
 
 
 def test_resume_from_a_high_water_mark(sp: SandboxControl, client: SyncClient) -> None:
-    """§13.6: a reader that persisted its mark gets exactly the jobs completed after it.
+    """A reader that persisted its mark gets exactly the jobs completed after it.
 
     (SDK 0.7.8's `client.iter_results(cid, rid, since=mark)` on an already finished run never
     exits: it waits to have *seen* as many jobs as the run's counters report. So the resume is shown

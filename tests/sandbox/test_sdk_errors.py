@@ -1,4 +1,4 @@
-"""Every error the SDK types, raised by the sandbox the way the SDK expects (§3.1, §7, §12, §13.1).
+"""Every error the SDK types, raised by the sandbox the way the SDK expects (docs/api-notes.md#errors).
 
 Typed /result 404s use a manual-clock sandbox: nothing moves until the test advances time, so
 "pending" is observable for as long as needed and "expired" is 49 h away, not 49 h of waiting.
@@ -69,7 +69,7 @@ def test_typed_result_404s(sandbox_factory: Callable[..., Sandbox]) -> None:
             assert invalid.value.error_code == "job_id_invalid"
         with pytest.raises(JobResultError) as no_run:
             client.get_job_result(col.id, UNKNOWN_ID, ok_id)
-        assert type(no_run.value) is JobResultError  # plain 404, not a typed one (§7)
+        assert type(no_run.value) is JobResultError  # plain 404, not a typed one (docs/api-notes.md#results)
         assert "Run not found" in no_run.value.detail
 
         clock = sb.control.advance(49 * 3600)
@@ -80,7 +80,7 @@ def test_typed_result_404s(sandbox_factory: Callable[..., Sandbox]) -> None:
         age = (clock["epoch"] - parse_stamp(completed_at).timestamp()) / 3600
         assert expired.value.age_hours == pytest.approx(age, abs=0.01)
         assert_run_invariants(sb.base_url, TOKEN, col.id, other.run_id, wait_s=0)
-    with http(sb.base_url) as api:  # §6.4: an expired body is no longer inline either
+    with http(sb.base_url) as api:  # an expired body is no longer inline either
         page = api.get(f"{run_path(col.id, run.run_id)}/jobs", params={"include_results": "true"}).json()
         assert [j["result"] for j in page["items"]] == [None, None, None]
 

@@ -1,5 +1,6 @@
-"""Sync scrape through the SDK's `scrape()` (§11): always 200 with guidance when the target fails,
-4xx only for request-level problems, `X-Credits-Charged` 1 / 5 / 0 (refunded)."""
+"""Sync scrape through the SDK's `scrape()` (docs/api-notes.md#request-fields-and-sync-scrape): always 200
+with guidance when the target fails, 4xx only for request-level problems, `X-Credits-Charged` 1 / 5 / 0
+(refunded)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_scrape_request_level_errors(sp: SandboxControl, client: SyncClient, api
         client.scrape("http://10.0.0.1/admin")
     assert blocked.value.status_code == 422
     with pytest.raises(ValidationError):
-        client.scrape(url("shot"), screenshot=True)  # screenshot needs browser (§11.1)
+        client.scrape(url("shot"), screenshot=True)  # screenshot needs browser
     raw = api.post("/v1/sync/scrape", json={"url": "http://localhost/"})
     assert raw.status_code == 422
     assert "URL blocked" in raw.json()["detail"]

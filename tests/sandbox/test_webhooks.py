@@ -1,6 +1,6 @@
-"""Webhooks (§10): one signed `run.completed` per run, verified with the provider's own `verify`,
-and the retry ladder of a failing receiver on a manual clock (1 + 5 attempts, spaced
-1 min / 5 min / 30 min / 2 h / 12 h times the time scale)."""
+"""Webhooks (docs/api-notes.md#webhooks): one signed `run.completed` per run, verified with the provider's
+own `verify`, and the retry ladder of a failing receiver on a manual clock (1 + 5 attempts, spaced 1 min /
+5 min / 30 min / 2 h / 12 h times the time scale)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_scrapingpros.client.webhooks import verify
 from airflow_provider_scrapingpros.sandbox import Sandbox
 from airflow_provider_scrapingpros.sandbox.control import SandboxControl
-from airflow_provider_scrapingpros.webhooks import verify
 
 from .helpers import TOKEN, WEBHOOK_SECRET, get_run, http, run_path, start_run, submit, url, wait_for
 from .invariants import assert_run_invariants, parse_stamp
@@ -51,7 +51,7 @@ def test_one_signed_run_completed_per_run(sp: SandboxControl, api: httpx.Client)
     seen_status: list[str] = []
 
     def look_while_delivering(delivery: Delivery) -> None:
-        # §10: the terminal status is visible to GETs before the webhook goes out.
+        # The terminal status is visible to GETs before the webhook goes out.
         target = json.loads(delivery.body)["results_url"]
         with http(sp.base_url) as probe:
             seen_status.append(probe.get(target).json()["status"])

@@ -2,7 +2,7 @@
 
 It records every delivery byte for byte (signatures cover the raw body, so nothing is parsed here)
 and answers a configurable status. `on_delivery` runs inside the request, before the answer, which
-lets a test observe the API *while* the sandbox is delivering (§10: the terminal status must already
+lets a test observe the API *while* the sandbox is delivering (the terminal status must already
 be visible to GETs).
 """
 
