@@ -19,15 +19,15 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset
 
-from airflow_provider_scrapingpros.operators.collections import (
-    ScrapingProsCreateCollectionOperator,
-    ScrapingProsRunCollectionOperator,
-)
+from airflow_provider_scrapingpros.operators.collections import ScrapingProsCreateCollectionOperator
 from airflow_provider_scrapingpros.operators.export import ScrapingProsExportResultsOperator
+from airflow_provider_scrapingpros.operators.run import ScrapingProsRunCollectionOperator
 
 URL_LIST = Path(__file__).parent / "data" / "daily_products.csv"  # read by the task, not at parse time
 EXPORT_ROOT = "{{ var.value.get('scrapingpros_export_root', 'file:///tmp/scrapingpros-exports') }}"
 DAILY_EXPORT = Asset("scrapingpros_daily_products")
+# A manual run has no logical date ({{ ds }} fails there): fall back to when the run was due.
+DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 with DAG(
     dag_id="example_scrapingpros_daily",
@@ -40,7 +40,7 @@ with DAG(
 ):
     collection = ScrapingProsCreateCollectionOperator(
         task_id="upsert_collection",
-        name="daily-products-{{ ds }}",
+        name="daily-products-" + DAY,
         requests=str(URL_LIST),
     )
     scrape = ScrapingProsRunCollectionOperator(
@@ -49,13 +49,14 @@ with DAG(
         deferrable=True,
         timeout=timedelta(hours=6),
         max_failed_ratio=0.5,
+        max_credits=5_000,  # never start a run that could cost more (docs/cost.md)
     )
     ScrapingProsExportResultsOperator(
         task_id="export_results",
         collection_id=collection.output,
         run_id="{{ ti.xcom_pull(task_ids='scrape')['run_id'] }}",
         # one folder per scraping run, so re-running a day never mixes two runs' results
-        destination=EXPORT_ROOT + "/daily/{{ ds }}/run={{ ti.xcom_pull(task_ids='scrape')['run_id'] }}/",
+        destination=EXPORT_ROOT + "/daily/" + DAY + "/run={{ ti.xcom_pull(task_ids='scrape')['run_id'] }}/",
         layout="files",
         on_expired="fail",
         outlets=[DAILY_EXPORT],

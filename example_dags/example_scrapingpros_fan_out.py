@@ -13,13 +13,13 @@ from typing import Any
 
 from airflow.sdk import DAG
 
-from airflow_provider_scrapingpros.operators.collections import (
-    ScrapingProsCreateCollectionOperator,
-    ScrapingProsRunCollectionOperator,
-)
+from airflow_provider_scrapingpros.operators.collections import ScrapingProsCreateCollectionOperator
 from airflow_provider_scrapingpros.operators.export import ScrapingProsExportResultsOperator
+from airflow_provider_scrapingpros.operators.run import ScrapingProsRunCollectionOperator
 
 SITES = ["shop-a", "shop-b", "shop-c"]
+# A manual run has no logical date ({{ ds }} fails there): fall back to when the run was due.
+DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 DATA = Path(__file__).parent / "data" / "sites"
 EXPORT_ROOT = "{{ var.value.get('scrapingpros_export_root', 'file:///tmp/scrapingpros-exports') }}"
 
@@ -28,7 +28,7 @@ def export_args(run: dict[str, Any]) -> dict[str, Any]:
     return {
         "collection_id": run["collection_id"],
         "run_id": run["run_id"],
-        "destination": EXPORT_ROOT + f"/fan-out/{{{{ ds }}}}/run={run['run_id']}/",
+        "destination": EXPORT_ROOT + f"/fan-out/{DAY}/run={run['run_id']}/",
     }
 
 
@@ -41,7 +41,7 @@ with DAG(
     doc_md=__doc__,
 ):
     collections = ScrapingProsCreateCollectionOperator.partial(task_id="upsert_collection").expand_kwargs(
-        [{"name": f"fan-out-{site}-{{{{ ds }}}}", "requests": str(DATA / f"{site}.jsonl")} for site in SITES]
+        [{"name": f"fan-out-{site}-{DAY}", "requests": str(DATA / f"{site}.jsonl")} for site in SITES]
     )
     runs = ScrapingProsRunCollectionOperator.partial(task_id="scrape", deferrable=True).expand(
         collection_id=collections.output
