@@ -10,7 +10,7 @@ both ways, and a best-of picks whichever client got lucky. Each round's output i
 the next, so every round writes into recycled memory rather than fresh pages.
 
 * **SDK**: `SyncClient.iter_results(cid, rid)`, writing each result's body to its own file;
-* **ours**: `ExportEngine` (what `ScrapingProsExportResultsOperator` runs) on file://, in both
+* **ours**: `ExportRunner` (what `ScrapingProsExportResultsOperator` runs) on file://, in both
   layouts (`files`: one file per result like the SDK loop; `jsonl`: gzip parts), with manifest
   and `_SUCCESS.json`;
 * two yardsticks, to judge the ratio against what this machine allows:
@@ -113,13 +113,13 @@ def our_export(cid: str, rid: str, out: Path, layout: Layout = "files") -> int:
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_scrapingpros.export.content import ExportOptions
-    from airflow_provider_scrapingpros.export.engine import ExportEngine
+    from airflow_provider_scrapingpros.export.runner import ExportRunner
     from airflow_provider_scrapingpros.export.store import ExportStore
     from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 
     hook = ScrapingProsHook(CONN_ID)
     store = ExportStore(ObjectStoragePath(f"file://{out}"))
-    engine = ExportEngine(hook, store, cid, rid, ExportOptions(layout=layout), progress_interval=3600)
+    engine = ExportRunner(hook, store, cid, rid, ExportOptions(layout=layout), progress_interval=3600)
     outcome = engine.run_pass(follow=False)
     hook.close()
     assert outcome.summary is not None

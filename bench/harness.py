@@ -35,7 +35,7 @@ from airflow_provider_scrapingpros.sandbox.control import SandboxControl
 from airflow_provider_scrapingpros.sandbox.process import sandbox_subprocess
 
 ROOT = Path(__file__).resolve().parents[1]
-WINDOW_S = 60.0  # the sandbox's rate window (contract §12)
+WINDOW_S = 60.0  # the sandbox's rate window (docs/api-notes.md#rate-limits-quota-and-credits)
 GET_RUN = "GET /v1/async/collections/{cid}/runs/{rid}"
 GET_JOBS = "GET /v1/async/collections/{cid}/runs/{rid}/jobs"
 GET_RESULT = "GET /v1/async/collections/{cid}/runs/{rid}/jobs/{jid}/result"

@@ -6,7 +6,7 @@ For each run size (50, 500, 5,000 jobs) two accounts get the same plan, job conc
 event loop:
 
 * **SDK**: `AsyncClient.run_and_wait(cid)` (POST …/run, then GET the run at once and every
-  `adaptive_poll_interval(total, "status")` seconds, contract §13.3);
+  `adaptive_poll_interval(total, "status")` seconds, docs/api-notes.md#what-the-official-sdk-relies-on);
 * **ours**: `ScrapingProsRunCollectionOperator(deferrable=True).execute()` (POST …/run, one check
   before deferring), then the `ScrapingProsRunTrigger` it defers to, rebuilt from its serialized
   form as the triggerer does, then `execute_complete()`. Every GET of the run counts, the
@@ -14,7 +14,7 @@ event loop:
 
 Counts come from the sandbox request log (GET …/runs/{rid} on each run's collection). Detection lag =
 arrival time of the terminal observation (the last status GET) minus the `completed_at` of the run's
-last job (the run completes in that same step, contract §5.4), both on the sandbox clock.
+last job (the run completes in that same step, docs/api-notes.md#runs), both on the sandbox clock.
 
 Run lengths are chosen at about 4.5 SDK intervals (3.5 for 5,000 jobs), away from a multiple of the
 interval, so a few milliseconds of scheduling drift between the two clients cannot move a poll
@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_scrapingpros.watch import adaptive_interval
+from airflow_provider_scrapingpros.runs.watcher import adaptive_interval
 
 from .harness import (
     GET_RUN,

@@ -2,7 +2,8 @@
 limit of 60 requests per minute, against the issue's floor and the official SDK in the same spot.
 
 Floor: 5,000 results need 50 pages of 100 (inline results cap a page at 100), and at 60 requests per
-minute 50 requests are 50 s of budget. The sandbox enforces fixed 60 s windows (contract §12), so
+minute 50 requests are 50 s of budget. The sandbox enforces fixed 60 s windows
+(docs/api-notes.md#rate-limits-quota-and-credits), so
 a client with a fresh window could send all 50 pages in a burst; the floor only binds when the
 window is already spent. The scenario is therefore the one the limit is about: the export starts
 with its token's window used up by other traffic and 50 s left until the window rolls over. No

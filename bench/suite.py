@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import export, parse_cost, polling, ratelimited_export, sandbox, triggerer
+from . import export, parse_cost, polling, ratelimited_export, sandbox, triggerer, watchers
 from .table import Row
 
 SANDBOX_TARGET_PER_S = 3000.0  # bench/sandbox.py's own target (issue 2)
@@ -118,4 +118,5 @@ SUITE = (
     Bench("ratelimited_export", ratelimited_export.run, ratelimited_export.rows),
     Bench("triggerer", lambda: triggerer.run(debug=False), triggerer.rows),
     Bench("triggerer_debug", lambda: triggerer.run(debug=True), triggerer.debug_rows),
+    Bench("watchers", watchers.run, watchers.rows),
 )

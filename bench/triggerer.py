@@ -334,7 +334,7 @@ async def _idle_probe(seconds: float) -> float:
 
 
 async def _watch_all(runs: list[list[str]], origin: float) -> dict[str, Any]:
-    from airflow_provider_scrapingpros.triggers.scrapingpros import ScrapingProsRunTrigger
+    from airflow_provider_scrapingpros.triggers.run import ScrapingProsRunTrigger
 
     from .harness import first_event, rebuild_trigger
 
@@ -386,7 +386,7 @@ def child(config_path: str) -> None:
     import airflow.sdk  # noqa: F401
 
     from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook  # noqa: F401
-    from airflow_provider_scrapingpros.triggers.scrapingpros import ScrapingProsRunTrigger  # noqa: F401
+    from airflow_provider_scrapingpros.triggers.run import ScrapingProsRunTrigger  # noqa: F401
 
     records = _Records()
     logging.getLogger("asyncio").addHandler(records)

@@ -11,7 +11,7 @@ import time:       500 |        500 | airflow.sdk
 import time:      3000 |       3000 |       urllib3
 import time:      1000 |       4000 |     requests
 import time:      2000 |       6000 |   airflow_provider_scrapingpros.hooks.scrapingpros
-import time:     20000 |      20000 |   airflow_provider_scrapingpros.models
+import time:     20000 |      20000 |   airflow_provider_scrapingpros.client.models
 import time:       700 |      26700 | airflow_provider_scrapingpros.operators.collections
 import time:       400 |        400 | json
 """
@@ -22,7 +22,7 @@ def test_attribution_names_our_modules_and_what_they_pull_in() -> None:
     assert where == {
         "ours_self_total_ms": 22.7,
         "ours_by_self": [
-            {"module": "airflow_provider_scrapingpros.models", "self_ms": 20.0, "cumulative_ms": 20.0},
+            {"module": "airflow_provider_scrapingpros.client.models", "self_ms": 20.0, "cumulative_ms": 20.0},
             {
                 "module": "airflow_provider_scrapingpros.hooks.scrapingpros",
                 "self_ms": 2.0,
@@ -51,6 +51,6 @@ def test_one_fresh_interpreter_sample() -> None:
     assert len(result["all_ours_ms"]) == 1 and result["ours_ms"] == result["all_ours_ms"][0] > 0
     assert result["sdk_ms"] > 0
     our_modules = [e["module"] for e in result["where"]["ours_by_self"]]
-    assert "airflow_provider_scrapingpros.models" in our_modules
+    assert "airflow_provider_scrapingpros.client.models" in our_modules
     [row] = rows(result)
     assert (row.ours, row.reference, row.target) == (result["ours_ms"], result["sdk_ms"], "≤ +100 ms")
