@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv test lint unit demo bench sandbox standalone clean constraints
+.PHONY: venv test lint unit demo bench sandbox standalone distributed clean constraints
 
 venv: $(STAMP)
 
@@ -34,6 +34,18 @@ test: lint unit
 standalone: $(STAMP)
 	$(PY) -m tests.standalone.lane
 
+# PostgreSQL + Redis + CeleryExecutor, two workers and two triggerers, killed under running tasks
+# (docs/distributed.md). Installs the `distributed` extra here, and Debian's postgresql and
+# redis-server packages (apt-get, as root) when their binaries are missing.
+DIST_STAMP := $(VENV)/.installed-distributed
+
+$(DIST_STAMP): $(STAMP)
+	$(VENV)/bin/uv pip install -q --python $(PY) -c $(CONSTRAINTS) -e '.[test,distributed]' "apache-airflow==$(AIRFLOW_VERSION)"
+	touch $(DIST_STAMP)
+
+distributed: $(DIST_STAMP)
+	$(PY) -m tests.distributed.lane $(LANE_ARGS)
+
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
@@ -43,7 +55,7 @@ bench: $(STAMP)
 sandbox: $(STAMP)
 	$(VENV)/bin/scrapingpros-sandbox
 
-# Regenerate the pinned sets (needs uv); see ../shared/design/airflow-testing.md.
+# Regenerate the pinned sets (needs uv); CONTRIBUTING.md says when and with which --exclude-newer date.
 constraints:
 	for v in 3.3.2 3.1.8; do uv pip compile -q -p 3.11 constraints/requirements-$$v.in -o constraints/constraints-$$v.txt; done
 

@@ -17,9 +17,9 @@ ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
 
 
-def airflow_json(*args: str) -> list[dict[str, str]]:
+def airflow_json(*args: str, command: str = "providers") -> list[dict[str, str]]:
     out = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", *args, "-o", "json"],
+        [sys.executable, "-m", "airflow", command, *args, "-o", "json"],
         capture_output=True,
         text=True,
         check=True,
@@ -53,11 +53,25 @@ def test_airflow_lists_the_provider_hook_triggers_and_link() -> None:
         if t.get("package_name") == "airflow-provider-scrapingpros"
     )
     assert triggers == [
+        "airflow_provider_scrapingpros.triggers.events",
         "airflow_provider_scrapingpros.triggers.export",
-        "airflow_provider_scrapingpros.triggers.scrapingpros",
+        "airflow_provider_scrapingpros.triggers.run",
     ]
     links = [entry for entry in airflow_json("links") if "scrapingpros" in json.dumps(entry)]
     assert len(links) == 1 and "ScrapingProsRunLink" in json.dumps(links[0])
+
+
+def test_airflow_normalises_collection_asset_uris_and_loads_the_webhook_plugin() -> None:
+    from airflow.sdk import Asset
+
+    # Airflow's own Asset applies the provider's `asset-uris` handler: host lower-cased, trailing / gone
+    assert Asset(uri="scrapingpros://API.Example.com/collections/c1/").uri == (
+        "scrapingpros://api.example.com/collections/c1"
+    )
+    with pytest.raises(ValueError, match="<api host>/collections/<collection id>"):
+        Asset(uri="scrapingpros://api.example.com/runs/r1")
+    plugins = [p["name"] for p in airflow_json(command="plugins") if "scrapingpros" in json.dumps(p)]
+    assert plugins == ["scrapingpros_webhooks"]
 
 
 def test_connection_form_masks_the_token() -> None:
