@@ -182,7 +182,8 @@ class ApiCalls:
     def _attempt(self, request: ApiRequest, sent_at: list[float] | None = None) -> Steps[Result]:
         """One send, after waiting for the rate budget; `sent_at` receives the time it left."""
         budget, cap = self.budget, self.settings.retry.retry_after_cap
-        while (wait := budget.reserve(max_wait=cap)) > 0:
+        keep = self.settings.rate_limit_reserve
+        while (wait := budget.reserve(max_wait=cap, keep=keep)) > 0:
             if wait > cap:  # same rule as a long Retry-After: say so rather than hold a worker
                 raise ScrapingProsRateLimitError(
                     f"{request.method} {request.path}: this token's rate budget is used up "

@@ -19,6 +19,10 @@ Design:
   each reconnecting (a minute's wait outlives keep-alive) kept the triggerer's loop busy for 2 s in
   100-200 ms iterations, and what they allocated at once set off gen-2 collections of 65 ms inside
   trigger steps (bench/triggerer.py --debug). The first waiter's slot is the window's end itself.
+* `keep` (the connection's `rate_limit_reserve`) leaves that many requests of each window unused
+  by this process. Other processes on the same token see the server's count only after their next
+  answer, so each of them may send one request on a stale view; keeping one request per other
+  process sharing the token makes those land inside the plan instead of on a 429.
 * Requests in flight are counted: an answer's `Remaining` does not yet include requests sent after
   it left the server, so within one window we keep the lower of our estimate and the server's.
 """
@@ -65,13 +69,14 @@ class RateBudget:
     def __repr__(self) -> str:
         return f"RateBudget(limit={self.limit}, remaining={self.remaining}, in_flight={self.in_flight})"
 
-    def reserve(self, now: float | None = None, *, max_wait: float = float("inf")) -> float:
+    def reserve(self, now: float | None = None, *, max_wait: float = float("inf"), keep: int = 0) -> float:
         """Take one request slot and return 0, or return the seconds to wait before asking again.
 
         `max_wait`: the longest wait the caller accepts (its `retry_after_cap`, or the time left to
         its deadline). Spreading never pushes a caller past it: when the next free slot is too late,
         the caller is told the roll-over itself (sharing the first slot) and books nothing; if even
-        that is too late, the caller gives up with the true wait in its message.
+        that is too late, the caller gives up with the true wait in its message. `keep`: requests of
+        the window this caller leaves to other processes (never the whole window).
         """
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -79,7 +84,9 @@ class RateBudget:
                 # The window rolled over: the budget is full again (the next answer corrects us).
                 self.remaining = self.limit
                 self.window_end = now + _ASSUMED_WINDOW_S
-            if self.remaining is None or self.remaining > 0:
+            if self.limit:
+                keep = min(keep, self.limit - 1)
+            if self.remaining is None or self.remaining > keep:
                 if self.remaining is not None:
                     self.remaining -= 1
                 self.in_flight += 1

@@ -2,8 +2,10 @@
 
 The connection form (provider info) shows Base URL (host), API token (password) and the extras
 `timeout`, `max_retries`, `webhook_secret`. Further extras are read too, for tuning and tests:
-`backoff_base`, `backoff_cap`, `retry_after_cap` (seconds). Extras given in URI form arrive as
-strings, so every number is coerced, and a bad value names the extra.
+`backoff_base`, `backoff_cap`, `retry_after_cap` (seconds), `rate_limit_reserve` (requests of each
+rate window this process leaves to other processes on the same token; docs/distributed.md).
+Extras given in URI form arrive as strings, so every number is coerced, and a bad value names the
+extra.
 
 Base URL rules: no host -> the public API; a host without scheme -> https, except loopback hosts
 (the sandbox) -> http; a separate port is added when the host has none; trailing `/` dropped.
@@ -32,6 +34,7 @@ class ClientSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     conn_id: str | None = None  # only for messages ("check connection 'x'")
     webhook_secret: str | None = field(default=None, repr=False)
+    rate_limit_reserve: int = 0
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
@@ -112,6 +115,7 @@ def settings_from_connection(
         ("backoff_base", float),
         ("backoff_cap", float),
         ("retry_after_cap", float),
+        ("rate_limit_reserve", int),
     ):
         value = _number(extra, name, kind)
         if value is not None:
@@ -139,4 +143,5 @@ def settings_from_connection(
         retry=retry,
         conn_id=conn_id,
         webhook_secret=str(secret) if secret else None,
+        rate_limit_reserve=int(values.get("rate_limit_reserve") or 0),
     )

@@ -22,6 +22,18 @@ def test_rate_budget_waits_for_the_window_then_refills() -> None:
     assert budget.remaining == 9
 
 
+def test_a_reserve_leaves_requests_of_each_window_to_other_processes() -> None:
+    budget = RateBudget()
+    budget.observe(
+        {"x-ratelimit-limit": "10", "x-ratelimit-remaining": "4", "x-ratelimit-reset": "30"}, now=0.0
+    )
+    assert [budget.reserve(now=1.0, keep=2) for _ in range(3)] == [0.0, 0.0, 30.0]  # 2 of 4 kept
+    assert budget.remaining == 2
+    assert budget.reserve(now=1.0) == 0.0  # a caller keeping nothing may still use them
+    assert budget.reserve(now=31.5, keep=50) == 0.0  # never the whole window: at most limit - 1 kept
+    assert budget.remaining == 9
+
+
 def _spent(limit: int, reset: int = 30) -> RateBudget:
     """A budget whose window (ending at reset + 1 s margin) has nothing left, as seen at time 0."""
     budget = RateBudget()

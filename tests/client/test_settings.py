@@ -38,7 +38,13 @@ def test_settings_from_connection_coerces_extras_and_hides_the_token() -> None:
         host="127.0.0.1",
         port=8000,
         password=TOKEN,
-        extra={"timeout": "30", "max_retries": "2", "webhook_secret": "whsec", "backoff_cap": 3},
+        extra={
+            "timeout": "30",
+            "max_retries": "2",
+            "webhook_secret": "whsec",
+            "backoff_cap": 3,
+            "rate_limit_reserve": "2",
+        },
         overrides={"max_retries": 7, "timeout": None},
     )
     assert (s.base_url, s.timeout, s.retry.max_retries, s.retry.backoff_cap) == (
@@ -47,7 +53,7 @@ def test_settings_from_connection_coerces_extras_and_hides_the_token() -> None:
         7,
         3,
     )
-    assert (s.token, s.webhook_secret) == (TOKEN, "whsec")
+    assert (s.token, s.webhook_secret, s.rate_limit_reserve) == (TOKEN, "whsec", 2)
     assert TOKEN not in repr(s) and "whsec" not in repr(s)
     with pytest.raises(ValueError, match="Connection extra 'timeout' must be a number, got 'fast'"):
         settings_from_connection(

@@ -200,7 +200,9 @@ class Stack:
     def airflow_env(self, sandbox: Sandbox) -> dict[str, str]:
         pg = self.postgres
         conn = {"conn_type": "scrapingpros", "host": sandbox.base_url, "password": TOKEN}
-        plan = {**conn, "password": PLAN_TOKEN}
+        # One request of each window kept per process that may call at once (the pool's slots):
+        # their stale views of Remaining then land inside the plan (docs/distributed.md).
+        plan = {**conn, "password": PLAN_TOKEN, "extra": {"rate_limit_reserve": PLAN_POOL_SLOTS}}
         aws = {
             "conn_type": "aws",
             "login": "testing",
