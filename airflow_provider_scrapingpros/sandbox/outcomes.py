@@ -37,6 +37,7 @@ class TargetOutcome:
     bytes: int | None = None
     lost: bool = False
     block_attempts: int = 0
+    browser_only: bool = False
     binary: str | None = None
     extractable: bool = False
     blocked: bool = False
@@ -44,7 +45,8 @@ class TargetOutcome:
 
 _TYPES: dict[str, type] = {
     "status": int, "captcha": bool, "block": str, "fail": str, "timeout": bool, "latency_ms": int,
-    "bytes": int, "lost": bool, "block_attempts": int, "binary": str, "extractable": bool, "blocked": bool,
+    "bytes": int, "lost": bool, "block_attempts": int, "browser_only": bool, "binary": str,
+    "extractable": bool, "blocked": bool,
 }  # fmt: skip
 _HINTS = {f"sp_{name}": name for name in _TYPES if name != "blocked"}
 
@@ -171,6 +173,7 @@ def settle(
     outcome: TargetOutcome,
     *,
     retry_on_block: bool,
+    browser: bool = False,
     default_latency_ms: int,
     time_scale: float,
     worker_timeout: float,
@@ -188,7 +191,8 @@ def settle(
     if outcome.lost:
         return Settlement(JobStatus.COMPLETED.value, latency * time_scale, status_code=status_code, lost=True)
     # A permanent block (captcha / sp_block) defeats every retry; `block_attempts` only the first n.
-    permanent = outcome.captcha or outcome.block is not None
+    # `browser_only`: a bot wall that only a real browser gets through, whatever the retries.
+    permanent = outcome.captcha or outcome.block is not None or (outcome.browser_only and not browser)
     blocked_tries = outcome.block_attempts if not permanent else MAX_BLOCK_RETRIES + 1
     retries = min(blocked_tries, MAX_BLOCK_RETRIES) if retry_on_block else 0
     if blocked_tries > retries:

@@ -207,6 +207,7 @@ class SandboxEngine:
         return settle(
             outcome,
             retry_on_block=request.retry_on_block,
+            browser=request.browser,
             default_latency_ms=cfg.default_latency_ms,
             time_scale=cfg.time_scale,
             worker_timeout=cfg.worker_timeout,

@@ -110,10 +110,11 @@ def test_rules_reject_unknown_keys_and_wrong_types_by_name() -> None:
         parse_rules([{"match": "*", "outcome": {"status": True}}])
 
 
-def _settle(retry_on_block: bool = False, **declared: Any) -> Settlement:
+def _settle(retry_on_block: bool = False, browser: bool = False, **declared: Any) -> Settlement:
     return settle(
         TargetOutcome(**declared),
         retry_on_block=retry_on_block,
+        browser=browser,
         default_latency_ms=200,
         time_scale=0.5,
         worker_timeout=60,
@@ -156,3 +157,11 @@ def test_retry_on_block_beats_a_few_blocked_attempts_but_not_a_captcha() -> None
     assert retried.duration == pytest.approx(0.3)  # three attempts of 200 ms at time_scale 0.5
     captcha = _settle(retry_on_block=True, captcha=True)
     assert (captcha.is_success, captcha.retries, captcha.error_type) == (False, 3, "captcha")
+
+
+def test_a_browser_only_wall_holds_against_retries_and_falls_to_the_browser() -> None:
+    walled = _settle(retry_on_block=True, browser_only=True)
+    assert (walled.is_success, walled.retries, walled.block_reason) == (False, 3, "captcha")
+    through = _settle(browser=True, browser_only=True)
+    assert (through.is_success, through.retries, through.block_reason) == (True, 0, None)
+    assert _settle(browser=True, captcha=True).is_success is False  # a captcha beats the browser too
