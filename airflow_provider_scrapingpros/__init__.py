@@ -64,6 +64,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_scrapingpros.operators.run",
                     "airflow_provider_scrapingpros.operators.export",
                     "airflow_provider_scrapingpros.operators.scrape",
+                    "airflow_provider_scrapingpros.operators.rescrape",
                 ],
             }
         ],

@@ -80,6 +80,8 @@ def summarize(folder: Path) -> None:
     print(f"  run         {done['run_id']}")
     counts = f"success {outcome['success']}, failed {outcome['failed']}, timeout {outcome['timeout']}"
     print(f"  jobs        {done['jobs']}: {counts}")
+    for r in done.get("rounds", [])[1:]:  # the rescrape rounds of a merged export
+        print(f"  rescrape {r['round']}  {r['jobs']} resubmitted, {r['successful']} now succeed")
     print(f"  manifest    {_fmt(by_state)}; {done['bytes']:,} bytes in {done['objects']} objects")
     print(f"  manifest at {manifest.relative_to(ROOT)}")
     print("  first lines:")

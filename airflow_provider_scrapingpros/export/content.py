@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic_core import to_json
 
 from ..client.models import Job, JobStatus, ScrapeResult
+from ..runs.rescrape import Attempt, best
 from .keys import extension_for
 
 Layout = Literal["files", "jsonl"]
@@ -117,6 +118,15 @@ class Fetched:
     state: State
     reason: str | None = None
     age_hours: float | None = None  # of an expired body, from the API's typed 404
+    # Merged export (merge.py): `job` is the best attempt, `origin` the original run's job, whose
+    # id and `completed_at` place the line in the primary walk (resume state keys on them).
+    origin: Job | None = None
+    attempts: tuple[Attempt, ...] | None = None
+
+    @property
+    def walked(self) -> Job:
+        """The job of the walked (original) run this line stands for."""
+        return self.origin or self.job
 
 
 @dataclass(frozen=True)
@@ -212,16 +222,16 @@ def manifest_line(
     body: Body | None = None,
     objects: list[str] | None = None,
 ) -> dict[str, Any]:
-    job = fetched.job
-    return {
-        "job_id": job.job_public_id,
+    job, walked = fetched.job, fetched.walked
+    entry: dict[str, Any] = {
+        "job_id": walked.job_public_id,
         "custom_id": job.custom_id,
         "url": job.url,
         "status": job.status,
         "is_success": job.is_success,
         "status_code": job.status_code,
         "block_reason": job.block_reason,
-        "completed_at": iso_or_none(job.completed_at),
+        "completed_at": iso_or_none(walked.completed_at),
         "state": fetched.state,
         "reason": fetched.reason,
         "key": key,
@@ -231,3 +241,7 @@ def manifest_line(
         "content_type": body.content_type if body else None,
         "objects": objects or [],
     }
+    if fetched.attempts is not None:
+        entry["best_round"] = best(fetched.attempts).round
+        entry["attempts"] = [attempt.model_dump(mode="json") for attempt in fetched.attempts]
+    return entry

@@ -42,3 +42,7 @@ class ExportDestinationError(ScrapingProsInputError):
 
 class ExportDestinationUnavailableError(ScrapingProsError):
     """The storage did not answer the probe; worth a retry (a network error, a throttled store)."""
+
+
+class ExportChainError(ScrapingProsInputError):
+    """`run_ids` do not form one rescrape chain: attempts cannot be matched one to one (no retry)."""

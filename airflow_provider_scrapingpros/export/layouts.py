@@ -77,7 +77,7 @@ class FilesLayout:
         if not parts:
             return manifest_line(fetched), []
         # Allocate only when something is written: `stem_of` must be able to recover every stem.
-        stem = self.allocator.allocate(job.custom_id, job.job_public_id)
+        stem = self.allocator.allocate(job.custom_id, fetched.walked.job_public_id)
         objects = [(f"{stem}.{suffix}", data) for suffix, data in parts]
         key = objects[0][0] if body is not None else None
         return manifest_line(fetched, key=key, body=body, objects=[k for k, _ in objects]), objects
@@ -101,7 +101,7 @@ class JsonlLayout:
         job, result, include = fetched.job, fetched.result, self.options.include
         assert result is not None
         record: dict[str, Any] = {
-            "job_id": job.job_public_id,
+            "job_id": fetched.walked.job_public_id,  # the manifest line's: records and lines join on it
             "custom_id": job.custom_id,
             "url": job.url,
             "content": body.text if body else None,

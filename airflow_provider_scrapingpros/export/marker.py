@@ -35,20 +35,33 @@ def read_marker(store: ExportStore) -> dict[str, Any] | None:
     return doc
 
 
-_LABELS = {"run_id": "run", "collection_id": "collection"}
+_LABELS = {"run_id": "run", "collection_id": "collection", "runs": "runs"}
+
+
+def _shown(key: str, value: Any) -> str:
+    if key != "runs":
+        return f"{_LABELS.get(key, key)} {value}"
+    if not isinstance(value, list):
+        return "one run (not a merged chain)"
+    return "runs " + ", ".join(str(r.get("run_id")) if isinstance(r, dict) else str(r) for r in value)
 
 
 def check_same_export(store: ExportStore, where: str, doc: dict[str, Any], spec: dict[str, Any]) -> None:
     """Refuse a destination whose `where` document names another run or other options than `spec`."""
-    differs = [k for k in spec if doc.get(k) != spec[k]]
+    # `runs` is only in a merged export's spec: a single-run export of its original run is not it.
+    keys = [*spec, *(["runs"] if "runs" in doc and "runs" not in spec else [])]
+    differs = [k for k in keys if doc.get(k) != spec.get(k)]
     if differs:
         # Only what differs: printing both options dicts when only the run differed hid the point.
-        theirs = ", ".join(f"{_LABELS.get(k, k)} {doc.get(k)}" for k in differs)
+        theirs = ", ".join(_shown(k, doc.get(k)) for k in differs)
         ours = f" with {spec['options']}" if "options" in differs else ""
+        what = (
+            _shown("runs", spec["runs"]) + " (a merged chain)" if "runs" in spec else f"run {spec['run_id']}"
+        )
         raise ExportConflictError(
-            f"{store.uri(where)} belongs to another export ({theirs}); this task exports run "
-            f"{spec['run_id']}{ours}. Use one destination per run (e.g. put {{{{ run_id }}}} or the run id "
-            "in the path), or delete that folder to start over."
+            f"{store.uri(where)} belongs to another export ({theirs}); this task exports {what}{ours}. "
+            "Use one destination per run (e.g. put {{ run_id }} or the run id in the path), or delete "
+            "that folder to start over."
         )
 
 
@@ -61,12 +74,15 @@ def build_marker(
     manifest_bytes: int,
     manifest_sha256: str,
     cost: CostEstimate | None = None,
+    rounds: list[dict[str, Any]] | None = None,
+    credits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `_SUCCESS.json` document: what was exported, the run's verdict, the counts, the manifest.
 
     `finished_at` is the last `completed_at` exported, not the worker's clock, so a rerun or a
     resumed export writes the same bytes as a clean one. `credits` is the run's cost (docs/cost.md);
-    without an estimate from upstream, the run's size bounds it."""
+    without an estimate from upstream, the run's size bounds it. A merged export (merge.py) passes
+    its per-run `rounds` and the chain's summed `credits`."""
     criterion = run.success_criterion.version if run.success_criterion else None
     created = datetime.fromtimestamp(run.created_at, timezone.utc) if run.created_at is not None else None
     return {
@@ -76,13 +92,18 @@ def build_marker(
         "run_started_at": iso_or_none(created),
         "run_finished_at": iso_or_none(finished_at),
         **totals.counts(),
-        "credits": (cost or CostEstimate.unknown_mix(run.collection_id, run.total_requests))
-        .report(run.success_requests)
-        .model_dump(mode="json"),
+        **({"rounds": rounds} if rounds is not None else {}),
+        "credits": credits if credits is not None else _run_credits(run, cost),
         "manifest": MANIFEST_KEY,
         "manifest_bytes": manifest_bytes,
         "manifest_sha256": manifest_sha256,
     }
+
+
+def _run_credits(run: Run, cost: CostEstimate | None) -> dict[str, Any]:
+    estimate = cost or CostEstimate.unknown_mix(run.collection_id, run.total_requests)
+    report: dict[str, Any] = estimate.report(run.success_requests).model_dump(mode="json")
+    return report
 
 
 def write_marker(store: ExportStore, doc: dict[str, Any]) -> None:
@@ -105,4 +126,5 @@ def marker_summary(store: ExportStore, doc: dict[str, Any]) -> dict[str, Any]:
         "layout": doc["options"]["layout"],
         **{name: doc[name] for name in COUNT_NAMES},
         "credits": doc.get("credits"),  # absent from markers written by 0.2 and earlier
+        **({"rounds": doc["rounds"]} if "rounds" in doc else {}),  # merged exports only
     }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ from typing import Any
 from ..client.cost import CostEstimate
 from ..client.models import Run
 from ..exceptions import ScrapingProsError
+from .chain import ChainRun
 from .claim import Claim
 from .content import ExportOptions
 from .errors import ExportConflictError
 from .keys import KeyAllocator
 from .marker import SUCCESS_KEY, check_same_export, marker_summary, read_marker
+from .merge import ChainAttempts, MergedSource
 from .session import SEGMENT_SIZE, ExportPlan, ExportSession, OnExpired
 from .source import ResultSource
 from .state import STATE_DIR, load
@@ -61,19 +64,47 @@ class ExportRunner:
         log: Any = None,
         progress_interval: float = 5.0,
         cost: CostEstimate | None = None,
+        later_runs: Sequence[ChainRun] = (),
+        later_costs: Mapping[str, CostEstimate] | None = None,
     ) -> None:
         self.hook = hook
         self.store = store
         self.plan = ExportPlan(
-            collection_id, run_id, options, on_expired, segment_size, progress_interval, cost
+            collection_id,
+            run_id,
+            options,
+            on_expired,
+            segment_size,
+            progress_interval,
+            cost,
+            tuple(later_runs),
         )
         self.log = log or logging.getLogger(__name__)
+        # A rescrape chain (merge.py): the original run is walked, each job's best attempt written.
+        self.chain = (
+            ChainAttempts(
+                hook,
+                [ChainRun(collection_id, run_id), *later_runs],
+                costs={**(later_costs or {}), **({collection_id: cost} if cost else {})},
+            )
+            if later_runs
+            else None
+        )
         # `workers` bounds the parallel /result fetches; the source is the only part that fans out.
-        self.source = ResultSource(hook, collection_id, run_id, options, workers=workers)
+        self.source = (
+            MergedSource(hook, self.chain, options, workers=workers)
+            if self.chain is not None
+            else ResultSource(hook, collection_id, run_id, options, workers=workers)
+        )
 
     def run_pass(self, *, follow: bool) -> PassOutcome:
         if (done := self._already_finished()) is not None:
             return PassOutcome(True, done, done["jobs"], None)
+        if self.chain is not None:
+            # Before the claim: a chain that does not match leaves the destination untouched, so
+            # the corrected chain is not refused as "another export".
+            self.chain.prepare()
+            follow = False
         claim = Claim(self.store, self.plan.spec)
         resumed = claim.acquire()
         try:
@@ -126,7 +157,7 @@ class ExportRunner:
             try:
                 session.drain()
                 if run.is_terminal:
-                    return PassOutcome(True, session.finish(run), state.next_ordinal, run)
+                    return PassOutcome(True, session.finish(run, self.chain), state.next_ordinal, run)
                 session.pause()
             finally:
                 session.close()

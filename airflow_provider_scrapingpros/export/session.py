@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..client.cost import CostEstimate
 from ..client.models import Run
+from .chain import ChainRun
 from .content import ExportOptions
 from .errors import ExportExpiredError, ExportIncompleteError
 from .keys import KeyAllocator
@@ -32,6 +33,7 @@ from .writer import BatchWriter
 
 if TYPE_CHECKING:
     from .claim import Claim
+    from .merge import ChainAttempts
 
 SEGMENT_SIZE = 500
 NDJSON = "application/x-ndjson"
@@ -49,15 +51,17 @@ class ExportPlan:
     segment_size: int = SEGMENT_SIZE
     progress_interval: float = 5.0
     cost: CostEstimate | None = None  # not part of the identity: a resume may know more or less of it
+    later_runs: tuple[ChainRun, ...] = ()  # a merged export's round runs (merge.py), in round order
 
     @property
     def spec(self) -> dict[str, Any]:
         """The export's identity, recorded at the destination: a resume must match it exactly."""
-        return {
-            "collection_id": self.collection_id,
-            "run_id": self.run_id,
-            "options": self.options.fingerprint(),
-        }
+        spec: dict[str, Any] = {"collection_id": self.collection_id, "run_id": self.run_id}
+        if self.later_runs:  # absent for one run, so single-run destinations keep their bytes
+            first = ChainRun(self.collection_id, self.run_id)
+            spec["runs"] = [r.as_dict() for r in (first, *self.later_runs)]
+        spec["options"] = self.options.fingerprint()
+        return spec
 
 
 class ExportSession:
@@ -144,7 +148,7 @@ class ExportSession:
             self.plan.run_id,
         )
 
-    def finish(self, run: Run) -> dict[str, Any]:
+    def finish(self, run: Run, chain: ChainAttempts | None = None) -> dict[str, Any]:
         self._close_and_commit()
         totals = self.state.totals
         if totals.jobs < run.total_requests:
@@ -181,6 +185,8 @@ class ExportSession:
             manifest_bytes=manifest_size,
             manifest_sha256=manifest_sha,
             cost=self.plan.cost,
+            rounds=chain.marker_rounds() if chain is not None else None,
+            credits=chain.credits() if chain is not None else None,
         )
         if self.claim is not None:
             self.claim.verify()

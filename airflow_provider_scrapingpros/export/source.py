@@ -31,11 +31,12 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..client.core import LazyJobsPage, next_cursor
 from ..client.models import MAX_PAGE_SIZE_WITH_RESULTS, TERMINAL_JOB_STATUSES, Job
 from ..exceptions import ResultExpiredError, ResultLostError
+from ..runs.rescrape import Attempt
 from .content import ExportOptions, Fetched, reason_of, wants_body
 from .errors import ExportListingError
 
@@ -100,6 +101,14 @@ class WalkGuard:
             raise self._fail(f"listed more than the run's {self.total} jobs ({self.listed} so far)")
 
 
+class Located(NamedTuple):
+    """Where a job's `/result` is: the run it belongs to."""
+
+    collection_id: str
+    run_id: str
+
+
+Merged = tuple[Job, tuple[Attempt, ...]]  # (the original job, every attempt at its request)
 Pending = Fetched | Future[Fetched]  # most jobs are ready at once: no Future for them
 
 
@@ -174,17 +183,27 @@ class ResultSource:
     def _resolve(self, job: Job, pool: ThreadPoolExecutor) -> Pending:
         if job.status not in TERMINAL_JOB_STATUSES:  # the filter excludes them; fail closed anyway
             raise ValueError(f"Job {job.job_public_id} is {job.status!r} in a terminal-only listing.")
-        if not wants_body(job, self.options):
-            return Fetched(job, None, "failed", reason_of(job))
-        if job.result is not None:
-            return Fetched(job, job.result, "exported", reason_of(job))
-        return pool.submit(self._fetch, job)
+        return self._resolve_in(job, pool, Located(self.collection_id, self.run_id))
 
-    def _fetch(self, job: Job) -> Fetched:
+    def _resolve_in(
+        self, job: Job, pool: ThreadPoolExecutor, where: Located, merged: Merged | None = None
+    ) -> Pending:
+        """`job` of the run at `where`; `merged` (merge.py) when it stands for an original job."""
+        origin, attempts = merged if merged is not None else (None, None)
+        if not wants_body(job, self.options):
+            return Fetched(job, None, "failed", reason_of(job), origin=origin, attempts=attempts)
+        if job.result is not None:
+            return Fetched(job, job.result, "exported", reason_of(job), origin=origin, attempts=attempts)
+        return pool.submit(self._fetch, job, where, merged)
+
+    def _fetch(self, job: Job, where: Located, merged: Merged | None = None) -> Fetched:
+        origin, attempts = merged if merged is not None else (None, None)
         try:
-            result = self.hook.get_job_result(self.collection_id, self.run_id, job.job_public_id)
+            result = self.hook.get_job_result(where.collection_id, where.run_id, job.job_public_id)
         except ResultExpiredError as exc:
-            return Fetched(job, None, "expired", "result_expired", exc.age_hours)
+            return Fetched(
+                job, None, "expired", "result_expired", exc.age_hours, origin=origin, attempts=attempts
+            )
         except ResultLostError:
-            return Fetched(job, None, "lost", "result_lost")
-        return Fetched(job, result, "exported", reason_of(job))
+            return Fetched(job, None, "lost", "result_lost", origin=origin, attempts=attempts)
+        return Fetched(job, result, "exported", reason_of(job), origin=origin, attempts=attempts)

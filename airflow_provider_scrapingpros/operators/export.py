@@ -14,19 +14,24 @@ Scheduled on a collection's Asset (watcher or webhook), the task leaves `collect
 `run_id` unset and exports each run the triggering Asset events announce (tasks/triggering_runs.py),
 each into `destination` with `{run_id}` filled in. Those runs are finished, so such a pass never
 follows (defers); one DAG run exports every run it was triggered for, one after another.
+
+With `run_ids` (a rescrape chain, original first) the task writes one merged destination: the
+original run's lines, each with the best attempt at its request (export/merge.py,
+docs/merged-export.md). Every run of the chain must have ended; such a pass never follows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import Asset, BaseOperator, XComArg
 
 from .. import DEFAULT_CONN_ID
 from ..client.models import MAX_PAGE_SIZE_WITH_RESULTS
 from ..exceptions import ScrapingProsError
+from ..export.chain import ChainRun, is_template, parse_run_ids
 from ..export.content import ExportOptions, Layout
 from ..lineage.operators import ExportLineageMixin
 from ..links import ScrapingProsRunLink
@@ -47,6 +52,10 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
     :param collection_id: the run's collection (templated). None together with `run_id`: the runs
         announced by the triggering Asset events (a DAG scheduled on ``collection_asset(...)``).
     :param run_id: the run to export (templated; e.g. ``{{ ti.xcom_pull('run')['run_id'] }}``).
+    :param run_ids: instead of `run_id`, a rescrape chain, original first (templated, or an XComArg):
+        run ids of `collection_id` and/or ``{"collection_id", "run_id"}`` dicts, e.g.
+        ``"{{ ti.xcom_pull('rescrape')['runs'] }}"``. One merged export: a line per original job with
+        the best attempt's result and every attempt listed. One item is the same as `run_id`.
     :param destination: folder URI, e.g. ``s3://bucket/scrapes/{{ ds }}/`` (templated). Use one per run;
         ``{run_id}`` and ``{collection_id}`` in it become the exported run's ids.
     :param storage_conn_id: Airflow connection for the storage (e.g. an ``aws`` connection).
@@ -67,7 +76,7 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
         events announced runs: ``{"exports": [one such dict per run, oldest first]}``.
     """
 
-    template_fields: Sequence[str] = ("collection_id", "run_id", "destination", "storage_conn_id")
+    template_fields: Sequence[str] = ("collection_id", "run_id", "run_ids", "destination", "storage_conn_id")
     operator_extra_links = (ScrapingProsRunLink(),)
     ui_color = "#e0f2e9"
 
@@ -76,6 +85,7 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
         *,
         collection_id: str | None = None,
         run_id: str | None = None,
+        run_ids: Sequence[str | Mapping[str, str]] | str | XComArg | None = None,
         destination: str,
         storage_conn_id: str | None = None,
         layout: Layout = "files",
@@ -96,7 +106,15 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
             raise ValueError(f"on_expired must be 'fail' or 'record', got {on_expired!r}.")
         if max_concurrency < 1 or (follow_batch is not None and follow_batch < 1):
             raise ValueError("max_concurrency and follow_batch must be at least 1.")
-        if (collection_id is None) != (run_id is None):
+        if run_ids is not None:
+            if run_id is not None:
+                raise ValueError(
+                    "Pass run_id or run_ids, not both: run_ids names the original run as its first item."
+                )
+            if not is_template(run_ids) and not isinstance(run_ids, XComArg):
+                # As early as the DAG's import; a template or an XComArg is checked once rendered.
+                parse_run_ids(run_ids, collection_id)
+        elif (collection_id is None) != (run_id is None):
             raise ValueError(
                 "Pass both collection_id and run_id, or neither (the runs then come from the DAG run's "
                 "triggering Asset events)."
@@ -113,6 +131,8 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
         )
         self.collection_id = collection_id
         self.run_id = run_id
+        self.run_ids = run_ids
+        self.later_runs: list[ChainRun] = []  # a merged export's round runs, set when the task runs
         self.destination = destination
         self.storage_conn_id = storage_conn_id
         self.on_expired = on_expired
@@ -123,11 +143,21 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
         self.scrapingpros_conn_id = scrapingpros_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        self._resolve_chain()
         if self.collection_id is None or self.run_id is None:
             return self._export_triggering_runs(context)
         self._check_destination(self._run_destination())
         ScrapingProsRunLink.persist(context, self.hook.run_url(self.collection_id, self.run_id))
         return self._export_pass(context)
+
+    def _resolve_chain(self) -> None:
+        """The rendered `run_ids` as the original run (`collection_id`, `run_id`) and `later_runs`,
+        before any API call; one item is a plain single-run export."""
+        if self.run_ids is None:
+            return
+        chain = parse_run_ids(self.run_ids, self.collection_id)
+        self.collection_id, self.run_id = chain[0].collection_id, chain[0].run_id
+        self.later_runs = chain[1:]
 
     def _export_triggering_runs(self, context: Any) -> dict[str, Any]:
         from ..tasks.triggering_runs import check_one_destination_per_run, destination_for, triggering_runs
@@ -181,13 +211,15 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
             raise timeout_error(f"{wake.message.rstrip('.')}. {_RESUMES}", wake.deadline)
         if wake.status == "error":
             raise ScrapingProsError(f"{wake.message.rstrip('.')}. {_RESUMES}")
+        self._resolve_chain()  # a deferred task is rendered again: resolve as in execute()
         if self.collection_id is None or self.run_id is None:  # runs from the triggering events
             return self._export_triggering_runs(context)
         return self._export_pass(context)
 
     # ------------------------------------------------------------------------------------------
     def _export_pass(self, context: Any) -> dict[str, Any]:
-        outcome = self._pass_or_wait(context, follow=self.follow)
+        # A merged export needs every run ended (the runner checks): nothing to follow.
+        outcome = self._pass_or_wait(context, follow=self.follow and not self.later_runs)
         if outcome.finished and outcome.summary is not None:
             self._attach_to_outlets(context, outcome.summary)
             return outcome.summary
@@ -215,9 +247,10 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
 
     def _runner(self, context: Any) -> ExportRunner:
         from ..export.runner import ExportRunner
-        from ..tasks.cost import upstream_estimate
+        from ..tasks.cost import upstream_estimates
 
         collection_id, run_id = self._ids()
+        costs = upstream_estimates(context, self)
         return ExportRunner(
             self.hook,
             self._store(),
@@ -227,7 +260,11 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
             on_expired=self.on_expired,
             workers=self.max_concurrency,
             log=self.log,
-            cost=upstream_estimate(context, self, collection_id),
+            cost=costs.get(collection_id),
+            later_runs=self.later_runs,
+            later_costs={
+                r.collection_id: costs[r.collection_id] for r in self.later_runs if r.collection_id in costs
+            },
         )
 
     def _store(self) -> ExportStore:

@@ -89,7 +89,8 @@ class ScrapingProsRunCollectionOperator(RunLineageMixin, RunWaitMixin, BaseOpera
             run = self.hook.get_run(self.collection_id, run_id)
             started = result_of(RunSnapshot.of(run), url, waited=False)
             return with_cost(context, self, started, self.given_credits())
-        return self.wait_for_run(context, self.collection_id, run_id, self.wait_timeout)
+        result: dict[str, Any] = self.wait_for_run(context, self.collection_id, run_id, self.wait_timeout)
+        return result
 
     def given_credits(self) -> int | None:
         raw = self.estimated_credits

@@ -34,23 +34,36 @@ def push_estimate(context: Any, estimate: CostEstimate) -> None:
     context["ti"].xcom_push(key=COST_XCOM_KEY, value=estimate.model_dump(mode="json"))
 
 
-def upstream_estimate(context: Any, task: Any, collection_id: str) -> CostEstimate | None:
+def push_estimates(context: Any, estimates: list[CostEstimate]) -> None:
+    """Several collections' estimates from one task (the rescrape operator: the original and each round)."""
+    context["ti"].xcom_push(key=COST_XCOM_KEY, value=[e.model_dump(mode="json") for e in estimates])
+
+
+def upstream_estimates(context: Any, task: Any) -> dict[str, CostEstimate]:
+    """Every estimate the task's upstream tasks left, by collection id (the last record of one wins)."""
     upstream = sorted(getattr(task, "upstream_task_ids", ()) or ())
     if not upstream:
-        return None
+        return {}
     pulled = context["ti"].xcom_pull(task_ids=upstream, key=COST_XCOM_KEY)
-    records = pulled if isinstance(pulled, list) else [pulled]
-    found: CostEstimate | None = None
-    for record in records:
-        if not isinstance(record, dict) or record.get("collection_id") != collection_id:
-            continue
-        try:
-            found = CostEstimate.model_validate(record)
-        except ValidationError:
-            log.warning(
-                "Ignoring a malformed %s XCom record for collection %s.", COST_XCOM_KEY, collection_id
-            )
+    found: dict[str, CostEstimate] = {}
+    for value in pulled if isinstance(pulled, list) else [pulled]:
+        # one record per task, or a list of them (push_estimates)
+        for record in value if isinstance(value, list) else [value]:
+            if not isinstance(record, dict) or not isinstance(record.get("collection_id"), str):
+                continue
+            try:
+                found[record["collection_id"]] = CostEstimate.model_validate(record)
+            except ValidationError:
+                log.warning(
+                    "Ignoring a malformed %s XCom record for collection %s.",
+                    COST_XCOM_KEY,
+                    record["collection_id"],
+                )
     return found
+
+
+def upstream_estimate(context: Any, task: Any, collection_id: str) -> CostEstimate | None:
+    return upstream_estimates(context, task).get(collection_id)
 
 
 def known_estimate(context: Any, task: Any, collection_id: str, given: int | None) -> CostEstimate | None:

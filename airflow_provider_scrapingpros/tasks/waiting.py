@@ -8,12 +8,14 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..exceptions import ScrapingProsInputError, ScrapingProsWaitTimeoutError
+from ..exceptions import ScrapingProsError, ScrapingProsInputError, ScrapingProsWaitTimeoutError
 from ..runs.events import WaitEvent, conclude
 from ..runs.verdict import RunResult
 from ..runs.watcher import Deadlines, RunWatcher, wait_sync
 from .base import ScrapingProsTaskMixin, execution_deadline, timeout_error
 from .cost import with_cost
+
+WAIT_STATE_XCOM_KEY = "scrapingpros_wait_state"
 
 
 def seconds(value: timedelta | float | None) -> float | None:
@@ -57,17 +59,29 @@ class RunWaitMixin(ScrapingProsTaskMixin):
         )
 
     def wait_for_run(
-        self, context: Any, collection_id: str, run_id: str, wait_timeout: float | None
-    ) -> dict[str, Any]:
+        self,
+        context: Any,
+        collection_id: str,
+        run_id: str,
+        wait_timeout: float | None,
+        *,
+        then: str = "execute_complete",
+        state: dict[str, Any] | None = None,
+    ) -> Any:
+        """Wait, then call `self.<then>(context, event, **state)` — at once, in the worker, or after the
+        trigger fired: one continuation for every path. `state` must be small JSON (ids and counts:
+        never page content). Across a deferral it is kept in this task instance's XCom, not in the
+        deferral's kwargs, which `dag.test()` replaces by the event alone."""
         from ..triggers.run import ScrapingProsRunTrigger
 
+        state = state or {}
         deadlines = self._deadlines(context, wait_timeout)
         watcher = self._watcher(collection_id, run_id, deadlines)
         # Check once before deferring: an already-finished run (a reattach, an empty collection)
         # must not cost a round trip through the triggerer.
         step = watcher.observe(self.hook.get_run(collection_id, run_id), time.time())
         if isinstance(step, WaitEvent):
-            return self.finish(context, step)
+            return getattr(self, then)(context, step, **state)
         if self.deferrable:
             self.defer(
                 trigger=ScrapingProsRunTrigger(
@@ -79,18 +93,37 @@ class RunWaitMixin(ScrapingProsTaskMixin):
                     execution_deadline=deadlines.execution_deadline,
                     first_poll_at=time.time() + step,  # we just polled: don't ask again at once
                 ),
-                method_name="execute_complete",
+                method_name=self._parked(context, then, state),
                 # None on purpose: our deadlines travel inside the trigger, so a timeout still ends in
                 # execute_complete with a clear message instead of Airflow's bare trigger timeout.
                 timeout=None,
             )
-        return self.finish(
-            context,
-            wait_sync(lambda max_wait: self.hook.get_run(collection_id, run_id, max_wait=max_wait), watcher),
+        event = wait_sync(
+            lambda max_wait: self.hook.get_run(collection_id, run_id, max_wait=max_wait), watcher
         )
+        return getattr(self, then)(context, event, **state)
 
     def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
         return self.finish(context, event)
+
+    def _parked(self, context: Any, then: str, state: dict[str, Any]) -> str:
+        """The method the deferral resumes in; a continuation with state goes through XCom."""
+        if then == "execute_complete" and not state:
+            return then
+        # Airflow keeps a task instance's XComs while it is deferred (they are cleared per try).
+        context["ti"].xcom_push(key=WAIT_STATE_XCOM_KEY, value={"then": then, "state": state})
+        return "resume_wait"
+
+    def resume_wait(self, context: Any, event: Any = None) -> Any:
+        ti = context["ti"]
+        parked = ti.xcom_pull(task_ids=ti.task_id, key=WAIT_STATE_XCOM_KEY, map_indexes=ti.map_index)
+        if not isinstance(parked, dict) or not isinstance(parked.get("state"), dict):
+            raise ScrapingProsError(
+                f"{ti.task_id}: resumed after its wait, but the state it kept in XCom "
+                f"({WAIT_STATE_XCOM_KEY!r}) is missing. Clear the task to start it again: it adopts the "
+                "collections and runs it already started."
+            )
+        return getattr(self, str(parked["then"]))(context, event, **parked["state"])
 
     def given_credits(self) -> int | None:
         """The task's own cost estimate (the run operator's `estimated_credits`)."""

@@ -89,10 +89,10 @@ with DAG(dag_id="sp_sensor", **COMMON):
 class CrashAfterPost(ScrapingProsRunCollectionOperator):
     """Simulates a worker dying after POST …/run and before deferring, on the first try only."""
 
-    def wait_for_run(self, context: Any, *args: Any) -> dict[str, Any]:
+    def wait_for_run(self, context: Any, *args: Any, **kwargs: Any) -> Any:
         if context["ti"].try_number == 1:
             raise RuntimeError("simulated worker crash between POST …/run and defer")
-        return super().wait_for_run(context, *args)
+        return super().wait_for_run(context, *args, **kwargs)
 
 
 with DAG(dag_id="sp_retry_reattach", **COMMON):
