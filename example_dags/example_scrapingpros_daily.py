@@ -65,20 +65,14 @@ with DAG(
         deferrable=True,
         timeout=timedelta(hours=2),  # per round
     )
-    (
-        scrape
-        >> rescrape
-        >> ScrapingProsExportResultsOperator(
-            task_id="export_results",
-            # the original run first, then each round's: one merged folder
-            run_ids="{{ ti.xcom_pull(task_ids='rescrape_failures')['runs'] }}",
-            # one folder per scraping run, so re-running a day never mixes two runs' results
-            destination=EXPORT_ROOT
-            + "/daily/"
-            + DAY
-            + "/run={{ ti.xcom_pull(task_ids='scrape')['run_id'] }}/",
-            layout="files",
-            on_expired="fail",
-            outlets=[DAILY_EXPORT],
-        )
+    export = ScrapingProsExportResultsOperator(
+        task_id="export_results",
+        # the original run first, then each round's: one merged folder
+        run_ids="{{ ti.xcom_pull(task_ids='rescrape_failures')['runs'] }}",
+        # one folder per scraping run, so re-running a day never mixes two runs' results
+        destination=EXPORT_ROOT + "/daily/" + DAY + "/run={{ ti.xcom_pull(task_ids='scrape')['run_id'] }}/",
+        layout="files",
+        on_expired="fail",
+        outlets=[DAILY_EXPORT],
     )
+    scrape >> rescrape >> export
