@@ -66,6 +66,7 @@ class ExportRunner:
         cost: CostEstimate | None = None,
         later_runs: Sequence[ChainRun] = (),
         later_costs: Mapping[str, CostEstimate] | None = None,
+        max_streams: int = 1,
     ) -> None:
         self.hook = hook
         self.store = store
@@ -96,6 +97,7 @@ class ExportRunner:
             if self.chain is not None
             else ResultSource(hook, collection_id, run_id, options, workers=workers)
         )
+        self.source.max_streams = max_streams
 
     def run_pass(self, *, follow: bool) -> PassOutcome:
         if (done := self._already_finished()) is not None:
@@ -135,6 +137,8 @@ class ExportRunner:
             )
         run = self.hook.get_run(plan.collection_id, plan.run_id)
         self.source.expected_total = run.total_requests  # bounds the walk: never more jobs than the run has
+        # Parallel streams only over a finished run's listing: a following pass reads a moving tail.
+        self.source.jobs_left = run.total_requests - state.next_ordinal if run.is_terminal else None
         if not run.is_terminal and not follow:
             raise ScrapingProsError(
                 f"Run {plan.run_id} is still {run.status} ({run.done}/{run.total_requests} jobs done) and "

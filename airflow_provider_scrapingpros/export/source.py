@@ -39,6 +39,7 @@ from ..exceptions import ResultExpiredError, ResultLostError
 from ..runs.rescrape import Attempt
 from .content import ExportOptions, Fetched, reason_of, wants_body
 from .errors import ExportListingError
+from .streams import DEFAULT_BUDGET_BYTES, PageStreams, split_bounds, streams_for
 
 _STATUS_FILTER = ",".join(sorted(TERMINAL_JOB_STATUSES))
 
@@ -138,23 +139,21 @@ class ResultSource:
         # The run's `total_requests` (fixed when the run starts; the runner sets it from the poll each
         # pass makes anyway): a walk that lists more jobs than that fails closed.
         self.expected_total: int | None = None
+        # Parallel page streams (streams.py): up to `max_streams` when the runner says how many jobs
+        # a finished run has left to list (`jobs_left`); None (a run still going) keeps one stream.
+        self.max_streams = 1
+        self.stream_budget_bytes = DEFAULT_BUDGET_BYTES
+        self.jobs_left: int | None = None
+        self.streams_used = 1
 
     def iter_fetched(self, since: datetime | None, skip_ids: set[str]) -> Iterator[Fetched]:
         after = since - timedelta(microseconds=1) if since is not None else None
         window = 2 * MAX_PAGE_SIZE_WITH_RESULTS
         guard = WalkGuard(self.run_id, self.expected_total)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="sp-export") as pool:
-            page_future: Future[LazyJobsPage] | None = pool.submit(self._page, None, after)
             pending: deque[Pending] = deque()
-            while page_future is not None:
-                lazy = page_future.result()
-                cursor = next_cursor(lazy.head)
-                guard.page(cursor)
-                # Ask for the next page before parsing this one's items: walking the cursors is the
-                # export's critical path (each page's cursor is in its body), so the ~1.5 ms parse
-                # of 100 inline bodies happens while the next page is being served.
-                page_future = pool.submit(self._page, cursor, after) if cursor else None
-                for job in lazy.page().items:
+            for items in self._walk(pool, after, guard):
+                for job in items:
                     guard.job(job)  # skipped ids too: they are part of this walk
                     if job.job_public_id in skip_ids:
                         continue
@@ -165,6 +164,51 @@ class ResultSource:
                         yield _ready(pending.popleft())
             while pending:
                 yield _ready(pending.popleft())
+
+    def _walk(
+        self, pool: ThreadPoolExecutor, after: datetime | None, guard: WalkGuard
+    ) -> Iterator[list[Job]]:
+        """Each page's jobs, in the listing's order: over parallel streams when it pays."""
+        bounds = self._stream_bounds(after)
+        self.streams_used = len(bounds) - 1
+        if self.streams_used > 1:
+            streams = PageStreams(self._page, bounds, budget_bytes=self.stream_budget_bytes)
+            for page in streams.pages():
+                guard.page(page.cursor)
+                yield page.items
+            return
+        page_future: Future[LazyJobsPage] | None = pool.submit(self._page, None, after)
+        while page_future is not None:
+            lazy = page_future.result()
+            cursor = next_cursor(lazy.head)
+            guard.page(cursor)
+            # Ask for the next page before parsing this one's items: walking the cursors is the
+            # export's critical path (each page's cursor is in its body), so the ~1.5 ms parse
+            # of 100 inline bodies happens while the next page is being served.
+            page_future = pool.submit(self._page, cursor, after) if cursor else None
+            yield lazy.page().items
+
+    def _stream_bounds(self, after: datetime | None) -> list[datetime | None]:
+        """[after, None] for one stream; else the split points, from two one-job probes."""
+        wanted = streams_for(self.max_streams, self.jobs_left)
+        if wanted <= 1:
+            return [after, None]
+        first, last = self._probe(after, newest_first=False), self._probe(after, newest_first=True)
+        if first is None or last is None or first.completed_at is None or last.completed_at is None:
+            return [after, None]
+        return split_bounds(after, first.completed_at, last.completed_at, wanted)
+
+    def _probe(self, after: datetime | None, *, newest_first: bool) -> Job | None:
+        page = self.hook.get_jobs_page(
+            self.collection_id,
+            self.run_id,
+            limit=1,
+            status_filter=_STATUS_FILTER,
+            order_by="completed_at",
+            order_dir="desc" if newest_first else "asc",
+            since_completed_at=after,
+        )
+        return page.items[0] if page.items else None
 
     def _page(self, cursor: str | None, after: datetime | None) -> LazyJobsPage:
         page: LazyJobsPage = self.hook.get_jobs_page_lazy(

@@ -33,6 +33,7 @@ from ..client.models import MAX_PAGE_SIZE_WITH_RESULTS
 from ..exceptions import ScrapingProsError
 from ..export.chain import ChainRun, is_template, parse_run_ids
 from ..export.content import ExportOptions, Layout
+from ..export.streams import DEFAULT_MAX_STREAMS
 from ..lineage.operators import ExportLineageMixin
 from ..links import ScrapingProsRunLink
 from ..tasks.base import ScrapingProsTaskMixin, execution_deadline, timeout_error
@@ -70,6 +71,8 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
     :param poll_interval: seconds between run polls while following (None: adaptive, like the SDK).
     :param follow_batch: wake up after this many more jobs finished (None: max(100, 5% of the run)).
     :param max_concurrency: parallel `/result` fetches and storage writes.
+    :param max_streams: parallel page streams over a finished run's listing (export/streams.py):
+        the same output, K connections instead of one. ``1`` reads one cursor walk, as before 0.3.
     :param part_max_bytes, part_max_records: bounds of one jsonl part (uncompressed bytes, records).
     :return: dict with destination, manifest and success_marker URIs, run ids and status, layout and
         the counts jobs/exported/failed/expired/lost/successful/objects/bytes. When several triggering
@@ -96,6 +99,7 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
         poll_interval: float | None = None,
         follow_batch: int | None = None,
         max_concurrency: int = 8,
+        max_streams: int = DEFAULT_MAX_STREAMS,
         part_max_bytes: int = 64 * 1024 * 1024,
         part_max_records: int = 5000,
         scrapingpros_conn_id: str = DEFAULT_CONN_ID,
@@ -104,8 +108,8 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
         super().__init__(**self._with_retry_policy(kwargs))
         if on_expired not in ("fail", "record"):
             raise ValueError(f"on_expired must be 'fail' or 'record', got {on_expired!r}.")
-        if max_concurrency < 1 or (follow_batch is not None and follow_batch < 1):
-            raise ValueError("max_concurrency and follow_batch must be at least 1.")
+        if max_concurrency < 1 or max_streams < 1 or (follow_batch is not None and follow_batch < 1):
+            raise ValueError("max_concurrency, max_streams and follow_batch must be at least 1.")
         if run_ids is not None:
             if run_id is not None:
                 raise ValueError(
@@ -132,6 +136,7 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
         self.collection_id = collection_id
         self.run_id = run_id
         self.run_ids = run_ids
+        self.max_streams = max_streams
         self.later_runs: list[ChainRun] = []  # a merged export's round runs, set when the task runs
         self.destination = destination
         self.storage_conn_id = storage_conn_id
@@ -265,6 +270,7 @@ class ScrapingProsExportResultsOperator(ExportLineageMixin, ScrapingProsTaskMixi
             later_costs={
                 r.collection_id: costs[r.collection_id] for r in self.later_runs if r.collection_id in costs
             },
+            max_streams=self.max_streams,
         )
 
     def _store(self) -> ExportStore:

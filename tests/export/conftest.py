@@ -8,13 +8,15 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.sandbox import Sandbox
-from tests.conftest import DEV_TOKEN
+from tests.conftest import DEV_TOKEN, connection_json
 from tests.e2e.conftest import airflow_db, run_dag, sp_conn, task_states, xcom  # noqa: F401 (fixtures)
+from tests.export.listing_proxy import ListingProxy, Rewrite, listing_proxy
 
 S3_CONN_ID = "sp_export_s3"
 _bucket_numbers = itertools.count()
@@ -111,3 +113,25 @@ def hook_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Sandbox], Sc
     yield make
     for h in made:
         h.close()
+
+
+@pytest.fixture
+def through(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Rewrite], tuple[ListingProxy, ScrapingProsHook]]]:
+    """A hook whose jobs pages pass through `rewrite`."""
+    opened: list[Any] = []
+
+    def make(rewrite: Rewrite) -> tuple[ListingProxy, ScrapingProsHook]:
+        cm = listing_proxy(sandbox.base_url, rewrite)
+        proxy = cm.__enter__()
+        conn_id = f"sp_listing_proxy_{len(opened)}"
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection_json(proxy.base_url, max_retries=0))
+        hook = ScrapingProsHook(conn_id)
+        opened.append((cm, hook))
+        return proxy, hook
+
+    yield make
+    for cm, hook in opened:
+        hook.close()
+        cm.__exit__(None, None, None)

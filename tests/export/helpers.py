@@ -144,6 +144,7 @@ def runner(
     on_expired: OnExpired = "record",
     segment_size: int = 500,
     cost: CostEstimate | None = None,
+    max_streams: int = 1,
     **options: Any,
 ) -> ExportRunner:
     return ExportRunner(
@@ -156,6 +157,7 @@ def runner(
         segment_size=segment_size,
         log=LOG,
         cost=cost,
+        max_streams=max_streams,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,8 @@ from airflow_provider_scrapingpros.export.content import ExportOptions
 from airflow_provider_scrapingpros.export.source import ResultSource
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from airflow_provider_scrapingpros.sandbox import Sandbox
-from tests.conftest import connection_json
 from tests.export.helpers import RUN_ROUTE, make_run, mixed_requests, runner
-from tests.export.listing_proxy import ListingProxy, Rewrite, listing_proxy
+from tests.export.listing_proxy import Rewrite
 
 N = 250  # pages of 100, 100 and 50
 
@@ -34,28 +33,6 @@ def run_250(sandbox: Sandbox, api_env: None) -> Iterator[tuple[str, str]]:
     assert (run.status, run.total_requests) == ("completed", N)
     yield cid, rid
     hook.close()
-
-
-@pytest.fixture
-def through(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[Rewrite], tuple[ListingProxy, ScrapingProsHook]]]:
-    """A hook whose jobs pages pass through `rewrite`."""
-    opened: list[Any] = []
-
-    def make(rewrite: Rewrite) -> tuple[ListingProxy, ScrapingProsHook]:
-        cm = listing_proxy(sandbox.base_url, rewrite)
-        proxy = cm.__enter__()
-        conn_id = f"sp_listing_proxy_{len(opened)}"
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection_json(proxy.base_url, max_retries=0))
-        hook = ScrapingProsHook(conn_id)
-        opened.append((cm, hook))
-        return proxy, hook
-
-    yield make
-    for cm, hook in opened:
-        hook.close()
-        cm.__exit__(None, None, None)
 
 
 def _stamp(item: dict[str, Any]) -> datetime:
