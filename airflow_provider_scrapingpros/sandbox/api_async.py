@@ -18,7 +18,7 @@ from .api import ApiError, Ctx, Reply, Route, reply, unprocessable
 from .config import SandboxConfig
 from .entities import CollectionRecord, JobRecord, RunRecord
 from .listing import QueryError, parse_query, select
-from .results import body_size, scrape_response
+from .results import PageSizes, body_size, scrape_response
 from .state import QuotaExceeded, SandboxEngine
 from .timefmt import iso_ms, parse_iso_us, to_ms
 from .validation import Screened
@@ -64,6 +64,7 @@ class AsyncApi:
     def __init__(self, engine: SandboxEngine, config: SandboxConfig) -> None:
         self.engine = engine
         self.config = config
+        self.sizes = PageSizes.from_config(config)
 
     def routes(self) -> list[Route]:
         c, r = COLLECTIONS, COLLECTIONS + "/{cid}/runs/{rid}"
@@ -222,7 +223,7 @@ class AsyncApi:
         queued = (job.started_ms or job.queued_ms) - job.queued_ms
         return scrape_response(
             url=job.url, custom_id=job.custom_id, request=job.request, outcome=job.outcome, end=job.end,
-            queue_wait_ms=queued,
+            queue_wait_ms=queued, sizes=self.sizes,
         )  # fmt: skip
 
     def _inline(self, job: JobRecord, now_ms: int) -> dict[str, Any] | None:
@@ -230,7 +231,7 @@ class AsyncApi:
         (docs/api-notes.md#jobs-paging-and-inline-results)."""
         if not job.fetched or job.end.lost or self._expired(job, now_ms):
             return None
-        if body_size(job.url, job.outcome) > self.config.inline_result_cap_bytes:
+        if body_size(job.url, job.outcome, self.sizes) > self.config.inline_result_cap_bytes:
             return None
         return self._body(job)
 

@@ -18,7 +18,7 @@ from . import urls
 from .accounts import PLANS, Account
 from .api import ApiError, Ctx, Reply, Route, reply, unprocessable
 from .outcomes import TargetOutcome, outcome_for
-from .results import guidance, scrape_response
+from .results import PageSizes, guidance, scrape_response
 from .state import SandboxEngine
 from .validation import fastapi_detail, validate_scrape
 
@@ -60,6 +60,7 @@ def _plans(ctx: Ctx) -> Reply:
 class SyncApi:
     def __init__(self, engine: SandboxEngine) -> None:
         self.engine = engine
+        self.sizes = PageSizes.from_config(engine.config)
 
     def routes(self) -> list[Route]:
         optional = [Route(m, t, _not_emulated, public=True) for m, t in OPTIONAL_ROUTES]
@@ -89,7 +90,7 @@ class SyncApi:
                 account.charge(charged, now)
         response = scrape_response(
             url=url, custom_id=request.custom_id, request=request, outcome=outcome, end=end,
-            guidance=guidance(end, charged),
+            guidance=guidance(end, charged), sizes=self.sizes,
         )  # fmt: skip
         return reply(200, response, {"X-Credits-Charged": str(charged)})
 

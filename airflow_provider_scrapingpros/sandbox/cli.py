@@ -35,7 +35,10 @@ _HELP = {
     "tokens": "JSON file {token: {plan | limits}} replacing the default token table",
     "accept_any_token": "unknown tokens get the Enterprise plan instead of 401",
     "fault_profile": "JSON fault profile applied at startup and restored by reset",
-    "seed": "seed of the fault profile when it has none (default 0)",
+    "seed": "seed of the fault profile and of page sizes (default 0)",
+    "link_mbps": "per-connection cap on /v1 response bodies, megabits/s (default unlimited)",
+    "body_size_mean": "mean bytes of a page without sp_bytes, lognormal per URL (default 1-1.5 KB)",
+    "body_size_sigma": "sigma of the lognormal page sizes of --body-size-mean (default 0.5)",
 }
 
 

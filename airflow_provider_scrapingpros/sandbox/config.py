@@ -37,6 +37,10 @@ class SandboxConfig(BaseModel):
     accept_any_token: bool = False
     fault_profile: str | None = None
     seed: int = 0
+    # The link model (docs/sandbox.md#link-model): a WAN to rehearse against, off by default.
+    link_mbps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    body_size_mean: int | None = Field(default=None, ge=1)
+    body_size_sigma: float = Field(default=0.5, ge=0, allow_inf_nan=False)
 
     @classmethod
     def env_name(cls, field: str) -> str:

@@ -11,12 +11,17 @@ shift which runs fail.
 `webhooks.lost_ack: N` makes the webhook pump treat the first N attempts of every delivery as
 unanswered even when the receiver answered 2xx (the answer was "lost"), so a receiver sees the same
 delivery N + 1 times, spaced by the retry ladder: the redelivery a receiver must deduplicate.
+
+`link_mbps` caps the speed of `/v1` response bodies per connection (the server paces them); set in
+a profile it overrides the `--link-mbps` of the config until a profile without it replaces it, so a
+rehearsal can slow the link down mid-run without a restart.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import random
 import threading
 from dataclasses import dataclass, field
@@ -55,6 +60,7 @@ class FaultProfile:
         default_factory=lambda: {"fail": 0.0, "cancel": 0.0, "seeding_window_s": 0.0}
     )
     webhook_lost_ack: int = 0
+    link_mbps: float | None = None  # None: the config's link_mbps applies
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,7 @@ class FaultProfile:
             "rules": [r.to_json() for r in self.rules],
             "runs": dict(self.runs),
             "webhooks": {"lost_ack": self.webhook_lost_ack},
+            "link_mbps": self.link_mbps,
         }
 
 
@@ -76,10 +83,14 @@ def _profile_number(where: str, value: Any, low: float, high: float | None = Non
 def parse_profile(raw: Any, default_seed: int = 0) -> FaultProfile:
     """Validate a profile; ValueError names the offending key (answered as 422 by the control API)."""
     if not isinstance(raw, dict):
-        raise ValueError("fault profile must be a JSON object with 'seed', 'rules', 'runs' and 'webhooks'")
-    unknown = set(raw) - {"seed", "rules", "runs", "webhooks"}
+        raise ValueError(
+            "fault profile must be a JSON object with 'seed', 'rules', 'runs', 'webhooks' and 'link_mbps'"
+        )
+    unknown = set(raw) - {"seed", "rules", "runs", "webhooks", "link_mbps"}
     if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: unknown key; expected seed, rules, runs, webhooks")
+        raise ValueError(
+            f"{sorted(unknown)[0]}: unknown key; expected seed, rules, runs, webhooks, link_mbps"
+        )
     seed = raw.get("seed", default_seed)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError("seed: must be an integer")
@@ -115,7 +126,17 @@ def parse_profile(raw: Any, default_seed: int = 0) -> FaultProfile:
         runs[key] = _profile_number(f"runs.{key}", value, 0.0, None if key == "seeding_window_s" else 1.0)
     if runs["fail"] + runs["cancel"] > 1.0 + 1e-9:
         raise ValueError("runs: fail + cancel add up to more than 1")
-    return FaultProfile(seed, tuple(rules), runs, _lost_ack(raw.get("webhooks") or {}))
+    lost_ack = _lost_ack(raw.get("webhooks") or {})
+    return FaultProfile(seed, tuple(rules), runs, lost_ack, _link_mbps(raw.get("link_mbps")))
+
+
+def _link_mbps(value: Any) -> float | None:
+    if value is None:
+        return None
+    # `not value > 0` also refuses NaN; infinity would read as a cap that never paces anything.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise ValueError("link_mbps: must be a number > 0 (megabits per second), or null for the config's")
+    return float(value)
 
 
 def _lost_ack(raw: Any) -> int:
@@ -157,8 +178,9 @@ def _applies(fault: str, route: str) -> bool:
 class Faults:
     """The live profile plus scripted faults; its own lock (requests decide before the engine lock)."""
 
-    def __init__(self, startup: FaultProfile) -> None:
+    def __init__(self, startup: FaultProfile, link_mbps: float | None = None) -> None:
         self._startup = startup
+        self._config_link_mbps = link_mbps
         self._lock = threading.Lock()
         self.set(startup)
 
@@ -230,6 +252,15 @@ class Faults:
     def webhook_lost_ack(self) -> int:
         """How many first attempts of each webhook delivery count as unanswered whatever the answer."""
         return self.profile.webhook_lost_ack
+
+    @property
+    def link_mbps(self) -> float | None:
+        """The per-connection cap in force: the profile's while it sets one, else the config's.
+
+        Read without the lock: `set` swaps `profile` in one assignment, so a reader sees either
+        profile whole, and a response paces at the cap it started with."""
+        profile_cap = self.profile.link_mbps
+        return self._config_link_mbps if profile_cap is None else profile_cap
 
     @property
     def seeding_window_s(self) -> float:

@@ -4,6 +4,10 @@ Bodies are a pure function of (URL, format, size, kind), so nothing is stored pe
 rebuilt on each read in microseconds (a string repeat and a slice). Every body is ASCII (the URL is
 percent-quoted before it is embedded), so its UTF-8 size equals its length and the 256 KB inline cap
 can be decided from `body_size()` without building the body at all.
+
+A page without a size hint is 1-1.5 KB, or with `--body-size-mean` a lognormal draw per URL
+(`PageSizes`, docs/sandbox.md#link-model): still a pure function of the URL and the config, so the
+inline-cap decision on a jobs page and a later `/result` read agree on the size.
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 from urllib.parse import quote
 
 from ..client.models import EvaluateAction, JobStatus, ScrapeRequest, WhileAction
+from .config import SandboxConfig
 from .outcomes import Settlement, TargetOutcome
 
 _WORDS = (
@@ -22,6 +30,13 @@ _WORDS = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt "
 )
 _DEFAULT_BINARY_BYTES = 2048
+# Bounds of a drawn page size: below 1 KB a page has no room for its own head, and a far tail above
+# 5 MB would turn one URL of a big batch into a surprise the rehearsal did not ask for.
+MIN_DRAWN_BYTES = 1024
+MAX_DRAWN_BYTES = 5 * 1024 * 1024
+_LOG_MIN, _LOG_MAX = math.log(MIN_DRAWN_BYTES), math.log(MAX_DRAWN_BYTES)
+_STANDARD_NORMAL = NormalDist()
+_UNIT = 2.0**52  # 52 bits of the digest: (x + 0.5) / 2**52 is exact and strictly inside (0, 1)
 
 
 def _url_digest(url: str) -> str:
@@ -37,16 +52,41 @@ def _kind(end: Settlement) -> str:
     return "ok" if 200 <= code < 300 else "error"
 
 
-def _default_size(url: str) -> int:
-    return 1024 + int(_url_digest(url)[:4], 16) % 512
+@dataclass(frozen=True)
+class PageSizes:
+    """The size of a page without an `sp_bytes` hint: 1-1.5 KB when `mean` is None, else lognormal
+    with that mean, `mu = ln(mean) - sigma**2 / 2`, drawn from a hash of (seed, URL)."""
+
+    mean: int | None = None
+    sigma: float = 0.5
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig) -> PageSizes:
+        return cls(config.body_size_mean, config.body_size_sigma, config.seed)
+
+    def default_size(self, url: str) -> int:
+        if self.mean is None:
+            return 1024 + int(_url_digest(url)[:4], 16) % 512
+        # One hash and an inverse CDF instead of a seeded `random.Random` per URL: a few microseconds,
+        # no generator state, and the same size on every Python version.
+        digest = hashlib.sha256(f"{self.seed}:{url}".encode("utf-8", "surrogatepass")).digest()
+        uniform = ((int.from_bytes(digest[:8], "big") >> 12) + 0.5) / _UNIT
+        mu = math.log(self.mean) - self.sigma**2 / 2
+        # Clamped in log space, so a huge sigma can never overflow exp().
+        log_size = min(_LOG_MAX, max(_LOG_MIN, mu + self.sigma * _STANDARD_NORMAL.inv_cdf(uniform)))
+        return min(MAX_DRAWN_BYTES, max(MIN_DRAWN_BYTES, round(math.exp(log_size))))
 
 
-def body_size(url: str, outcome: TargetOutcome) -> int:
+DEFAULT_SIZES = PageSizes()
+
+
+def body_size(url: str, outcome: TargetOutcome, sizes: PageSizes = DEFAULT_SIZES) -> int:
     """UTF-8 size of the body string a completed job carries (`html`, `markdown` or `body_base64`)."""
     if outcome.binary is not None:
         raw = _DEFAULT_BINARY_BYTES if outcome.bytes is None else outcome.bytes
         return 4 * ((raw + 2) // 3)
-    return _default_size(url) if outcome.bytes is None else outcome.bytes
+    return sizes.default_size(url) if outcome.bytes is None else outcome.bytes
 
 
 def _exact(head: str, tail: str, size: int, seed: str) -> str:
@@ -113,12 +153,13 @@ def scrape_response(
     end: Settlement,
     queue_wait_ms: int = 0,
     guidance: dict[str, Any] | None = None,
+    sizes: PageSizes = DEFAULT_SIZES,
 ) -> dict[str, Any]:
     """The ScrapeResponse of a finished fetch; `guidance` only on sync scrape."""
     fetched = end.status == JobStatus.COMPLETED
     body: dict[str, Any] = {"html": None, "markdown": None, "body_base64": None, "content_type": None}
     if fetched:
-        size = body_size(url, outcome)
+        size = body_size(url, outcome, sizes)
         if outcome.binary is not None:
             raw = _DEFAULT_BINARY_BYTES if outcome.bytes is None else outcome.bytes
             body["body_base64"] = binary_base64(url, outcome.binary, raw)

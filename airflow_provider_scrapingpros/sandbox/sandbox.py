@@ -38,7 +38,7 @@ class Sandbox:
         cfg = self.config
         self.clock = Clock(cfg.clock)
         self.accounts = Accounts(load_token_table(cfg.tokens), cfg.accept_any_token)
-        self.faults = Faults(load_profile(cfg.fault_profile, cfg.seed))
+        self.faults = Faults(load_profile(cfg.fault_profile, cfg.seed), cfg.link_mbps)
         self.engine = SandboxEngine(cfg, self.clock, self.accounts, self.faults)
         self.limiter = RateLimiter()
         self.log = RequestLog()

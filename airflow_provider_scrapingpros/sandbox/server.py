@@ -5,10 +5,17 @@ or after the request was applied but before any byte of the answer). Each respon
 `sendall` (status line, headers and body together) with TCP_NODELAY, so keep-alive clients never
 hit the Nagle / delayed-ACK stall that a separate header write causes.
 
+With a link cap (`link_mbps`, docs/sandbox.md#link-model) a `/v1` body goes out in chunks instead,
+each written only once the link would have carried every byte up to its end, so a body of B bytes
+takes B*8/(link_mbps*1e6) s on its connection. The first chunk still travels in the write of the
+headers. Pacing sleeps in the connection's own handler thread holding no lock, so the cap is per
+connection: N connections get N times the throughput, as N TCP streams over a WAN would.
+
 The front decides in this order for `/v1`: route → fault (drop / 5xx / 429 / latency) → dispatch
-(auth, rate limit, handler) → post-commit fault (lost response, or 502) → request log. `/_sandbox/`
-skips faults and the log. Any unexpected exception is logged with its traceback and answered 400
-naming the exception: the sandbox never answers 5xx unless a fault profile asks for it.
+(auth, rate limit, handler) → post-commit fault (lost response, or 502) → request log → answer
+(paced under a link cap). `/_sandbox/` skips faults, the log and the link cap. Any unexpected
+exception is logged with its traceback and answered 400 naming the exception: the sandbox never
+answers 5xx unless a fault profile asks for it.
 """
 
 from __future__ import annotations
@@ -32,6 +39,17 @@ from .requestlog import RequestLog
 
 log = logging.getLogger("airflow_provider_scrapingpros.sandbox")
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+# A paced chunk carries about this much link time: short enough that a slow link delivers steadily
+# (clients with per-read timeouts see progress) instead of in half-second bursts...
+_CHUNK_S = 0.05
+# ...within bounds: tiny chunks would spend more on syscalls and sleeps than the link model is
+# worth, and 64 KB is already 5 ms of a 100 Mbit/s link.
+_MIN_CHUNK = 4096
+_MAX_CHUNK = 65536
+
+
+def _chunk_size(bytes_per_s: float) -> int:
+    return max(_MIN_CHUNK, min(_MAX_CHUNK, int(bytes_per_s * _CHUNK_S)))
 
 
 class Front:
@@ -81,18 +99,42 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, answer: Reply) -> None:
+    def _send(self, answer: Reply, link_mbps: float | None = None) -> None:
         head = [f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, '')}"]
         head.append("Content-Type: application/json")
         head.append(f"Content-Length: {len(answer.body)}")
         head.extend(f"{k}: {v}" for k, v in answer.headers.items())
         if self.close_connection:
             head.append("Connection: close")
+        head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         body = b"" if self.command == "HEAD" else answer.body
         try:
-            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            if link_mbps is None:
+                self.wfile.write(head_bytes + body)
+            else:
+                self._send_paced(head_bytes, body, link_mbps * 1e6 / 8)
         except OSError:  # the client went away; nothing to answer to
             self.close_connection = True
+
+    def _send_paced(self, head: bytes, body: bytes, bytes_per_s: float) -> None:
+        """Deadlines are cumulative from the first write, so time lost to a late wake-up or a slow
+        `sendall` is caught up by skipping sleeps, never added to the total; and the bytes handed
+        to the socket never run ahead of the link. Headers are not counted: they are the same few
+        hundred bytes on every answer and would only blur the B*8/rate the docs promise."""
+        chunk = _chunk_size(bytes_per_s)
+        view = memoryview(body)
+        start = time.perf_counter()
+        sent = 0
+        while True:
+            piece = view[sent : sent + chunk]
+            sent += len(piece)
+            wait = start + sent / bytes_per_s - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            self.wfile.write(head + piece if head else piece)
+            head = b""
+            if sent >= len(body):
+                return
 
     def _drop(self) -> None:
         """Close without a byte of response: the client sees a dropped connection."""
@@ -147,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
         if answer is None:
             self._drop()
         else:
-            self._send(answer)
+            self._send(answer, front.faults.link_mbps)
 
     def _v1_answer(self, decision: FaultDecision, dispatch: Callable[[], Reply]) -> Reply | None:
         """The answer a faulted or normal request gets; None = close the connection without one."""

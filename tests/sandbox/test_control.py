@@ -17,6 +17,7 @@ OPTIONS = {
     "host", "port", "public_base_url", "webhook_secret", "worker_timeout", "time_scale", "clock",
     "default_latency_ms", "result_retention_hours", "metadata_retention_days", "idempotency_window_hours",
     "inline_result_cap_bytes", "webhook_timeout", "tokens", "accept_any_token", "fault_profile", "seed",
+    "link_mbps", "body_size_mean", "body_size_sigma",
 }  # fmt: skip
 
 
