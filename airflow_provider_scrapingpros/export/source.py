@@ -34,12 +34,19 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..client.core import LazyJobsPage, next_cursor
-from ..client.models import MAX_PAGE_SIZE_WITH_RESULTS, TERMINAL_JOB_STATUSES, Job
+from ..client.models import MAX_PAGE_SIZE, MAX_PAGE_SIZE_WITH_RESULTS, TERMINAL_JOB_STATUSES, Job
 from ..exceptions import ResultExpiredError, ResultLostError
 from ..runs.rescrape import Attempt
 from .content import ExportOptions, Fetched, reason_of, wants_body
 from .errors import ExportListingError
-from .streams import DEFAULT_BUDGET_BYTES, PageStreams, split_bounds, streams_for
+from .streams import (
+    DEFAULT_BUDGET_BYTES,
+    EXACT_SPLIT_MAX_JOBS,
+    PageStreams,
+    bounds_from_stamps,
+    split_bounds,
+    streams_for,
+)
 
 _STATUS_FILTER = ",".join(sorted(TERMINAL_JOB_STATUSES))
 
@@ -193,10 +200,26 @@ class ResultSource:
         wanted = streams_for(self.max_streams, self.jobs_left)
         if wanted <= 1:
             return [after, None]
+        if self.jobs_left is not None and self.jobs_left <= EXACT_SPLIT_MAX_JOBS:
+            stamps = [j.completed_at for j in self._metadata(after) if j.completed_at is not None]
+            return bounds_from_stamps(after, stamps, wanted) if stamps else [after, None]
         first, last = self._probe(after, newest_first=False), self._probe(after, newest_first=True)
         if first is None or last is None or first.completed_at is None or last.completed_at is None:
             return [after, None]
         return split_bounds(after, first.completed_at, last.completed_at, wanted)
+
+    def _metadata(self, after: datetime | None) -> Iterator[Job]:
+        """Every job of the walk, metadata only (1,000 a page), to place the stream bounds."""
+        jobs: Iterator[Job] = self.hook.iter_jobs(
+            self.collection_id,
+            self.run_id,
+            page_size=MAX_PAGE_SIZE,
+            status_filter=_STATUS_FILTER,
+            order_by="completed_at",
+            order_dir="asc",
+            since_completed_at=after,
+        )
+        return jobs
 
     def _probe(self, after: datetime | None, *, newest_first: bool) -> Job | None:
         page = self.hook.get_jobs_page(

@@ -14,8 +14,11 @@ API's order is the single walk's order: stream 0's jobs, then stream 1's, … ar
 walk. Bounds come from two probes (the first and the last terminal job, one job each, no bodies),
 spread evenly over that span.
 
-Cost: the pages of a single walk, plus one partly used page per inner bound (K - 1) and the two
-probes.
+Choosing the bounds: for a run of at most `EXACT_SPLIT_MAX_JOBS` jobs left, from every job's stamp
+(metadata pages of 1,000, no bodies: 2 requests for 2,000 jobs), cut after whole pages, so the
+streams fetch exactly the single walk's pages and stop at their bound without asking further.
+For larger runs, from two probes (the first and the last job) spread evenly over that time span;
+each inner bound then costs one partly used page (K - 1 in all).
 
 Memory: pages are parsed in their stream's thread and queued; the stream the consumer is reading
 always proceeds, and the others stop fetching while the queued pages hold more than `budget`
@@ -41,10 +44,13 @@ Probe = Callable[[datetime | None, bool], Job | None]
 
 # Chosen from bench/wan_export.py (docs/performance.md): more streams stop paying once the plan's
 # rate, not the link, bounds the walk.
-DEFAULT_MAX_STREAMS = 8
+DEFAULT_MAX_STREAMS = 10
 DEFAULT_BUDGET_BYTES = 192 * 1024 * 1024
 # Fewer pages than this per stream, and the extra pages and probes cost more than they save.
 MIN_PAGES_PER_STREAM = 2
+# Up to this many jobs left, the bounds come from every job's stamp (metadata pages of 1,000): ~0.5 %
+# of the bytes of the pages with bodies, for streams that end on a page boundary.
+EXACT_SPLIT_MAX_JOBS = 20_000
 PAGE_JOBS = 100
 
 
@@ -61,6 +67,21 @@ def streams_for(max_streams: int, jobs_left: int | None) -> int:
         return 1
     pages = -(-jobs_left // PAGE_JOBS)
     return max(1, min(max_streams, pages // MIN_PAGES_PER_STREAM))
+
+
+def bounds_from_stamps(after: datetime | None, stamps: list[datetime], streams: int) -> list[datetime | None]:
+    """Bounds that give each stream whole pages: stream i ends at the stamp of the last job of its
+    share (a multiple of 100 jobs), so no page is fetched twice. `stamps`: every job's completed_at
+    after `after`, in listing order (from the metadata pages)."""
+    pages = -(-len(stamps) // PAGE_JOBS)
+    per_stream = -(-pages // streams) * PAGE_JOBS
+    inner: list[datetime] = []
+    for end in range(per_stream, len(stamps), per_stream):
+        bound = stamps[end - 1]
+        # equal stamps stay in one stream: a bound repeated (or the last stamp) is no bound
+        if (not inner or bound > inner[-1]) and bound < stamps[-1]:
+            inner.append(bound)
+    return [after, *inner, None]
 
 
 def split_bounds(
@@ -144,12 +165,14 @@ class PageStreams:
         try:
             while self.budget.wait_turn(stream.index):
                 lazy = self.fetch(cursor, stream.since)
-                cursor = next_cursor(lazy.head)
+                cursor, size = next_cursor(lazy.head), lazy.size
                 items = lazy.page().items
-                size = lazy.size
+                del lazy  # the raw body: only the parsed items wait in the queue
                 if stream.until is not None:
                     kept = [j for j in items if j.completed_at is None or j.completed_at <= stream.until]
-                    if len(kept) < len(items):  # the next stream lists the rest
+                    # Past the bound, the next stream lists the rest; at it exactly (a bound taken
+                    # from a job's own stamp), nothing more is ours: no page to ask for.
+                    if len(kept) < len(items) or (kept and kept[-1].completed_at == stream.until):
                         items, cursor = kept, None
                 self.budget.add(size)
                 with self.ready:

@@ -37,7 +37,7 @@ def test_bad_inputs_fail_at_parse_time(kwargs: dict[str, Any], message: str) -> 
 def test_defaults_and_templates() -> None:
     op = ScrapingProsExportResultsOperator(**BASE)
     assert set(op.template_fields) == {"collection_id", "run_id", "run_ids", "destination", "storage_conn_id"}
-    assert (op.max_concurrency, op.max_streams) == (8, 8)
+    assert (op.max_concurrency, op.max_streams) == (8, 10)
     assert (op.options.layout, op.on_expired, op.follow, op.options.only_success) == (
         "files",
         "fail",

@@ -12,7 +12,8 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_scrapingpros.exceptions import ScrapingProsError
-from airflow_provider_scrapingpros.export.streams import split_bounds, streams_for
+from airflow_provider_scrapingpros.export import source
+from airflow_provider_scrapingpros.export.streams import bounds_from_stamps, split_bounds, streams_for
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 from tests.export.helpers import JOBS_ROUTE, make_run, mixed_requests, runner, tree
 from tests.export.test_resume import Crash, RecordingStore, _outputs
@@ -46,22 +47,35 @@ def one_stream(big_run: Any, sandbox: Any, tmp_path_factory: pytest.TempPathFact
     return out
 
 
+@pytest.mark.parametrize("split", ["exact", "by_time"])
 @pytest.mark.parametrize("streams", [2, 4, 8])
 @pytest.mark.parametrize("layout", ["files", "jsonl"])
 def test_k_streams_write_the_bytes_of_one(
-    layout: str, streams: int, big_run: Any, one_stream: dict[str, Any], sandbox: Any, tmp_path: Path
+    layout: str,
+    streams: int,
+    split: str,
+    big_run: Any,
+    one_stream: dict[str, Any],
+    sandbox: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hook, cid, rid = big_run
+    if split == "by_time":  # what a run larger than EXACT_SPLIT_MAX_JOBS gets
+        monkeypatch.setattr(source, "EXACT_SPLIT_MAX_JOBS", 0)
     root = ObjectStoragePath(f"file://{tmp_path}/out")
     sandbox.control.clear_requests()
     run = runner(hook, root, cid, rid, max_streams=streams, **OPTIONS[layout])
     outcome = run.run_pass(follow=False)
-    assert outcome.finished and run.source.streams_used == streams_for(streams, N) == min(streams, 5)
+    assert outcome.finished and 2 <= run.source.streams_used <= streams_for(streams, N)
     assert tree(root) == one_stream[layout]["tree"]  # keys, manifest, parts, _SUCCESS.json: every byte
     pages = sandbox.control.count(JOBS_ROUTE)
-    # the single walk's pages (11) + one partly used page per inner bound + the two probes
     assert one_stream[layout]["pages"] == 11
-    assert pages <= 11 + (streams - 1) + 2, pages
+    if split == "exact":
+        # the single walk's 11 pages (the streams end on page boundaries) + 2 metadata pages of 1,000
+        assert pages == 11 + 2
+    else:  # + one partly used page per inner bound + the two probes
+        assert pages <= 11 + (run.source.streams_used - 1) + 2, pages
 
 
 @pytest.mark.parametrize("layout", ["files", "jsonl"])
@@ -131,3 +145,10 @@ def test_stream_count_and_bounds() -> None:
     assert tiny == [None, t0, t0 + timedelta(microseconds=1), None]
     after = t0 + timedelta(seconds=2, microseconds=500)
     assert split_bounds(after, t0, t0 + timedelta(seconds=4), 4) == [after, t0 + timedelta(seconds=3), None]
+    stamps = [t0 + timedelta(milliseconds=i) for i in range(1_050)]
+    # 11 pages over 4 streams: 3 pages each, the last stream the remaining 2
+    assert bounds_from_stamps(None, stamps, 4) == [None, stamps[299], stamps[599], stamps[899], None]
+    # a cut inside a run of equal stamps keeps them together: stream 0 takes all 500 of them
+    tied = [t0] * 500 + stamps[500:]
+    assert bounds_from_stamps(None, tied, 4)[1:-1] == [t0, stamps[599], stamps[899]]
+    assert bounds_from_stamps(None, [t0] * 1_050, 4) == [None, None]  # one stamp: nothing to cut
