@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import export, parse_cost, polling, ratelimited_export, sandbox, triggerer, watchers
+from . import export, parse_cost, polling, ratelimited_export, sandbox, triggerer, wan_export, watchers
 from .table import Row
 
 SANDBOX_TARGET_PER_S = 3000.0  # bench/sandbox.py's own target (issue 2)
@@ -54,8 +54,8 @@ def export_rows(result: dict[str, Any]) -> list[Row]:
                 ours["results_per_s"],
                 sdk["results_per_s"],
                 unit="/s",
-                target="≥ 2.00x SDK",
-                passed=targets.get(f"throughput_2x_{layout}"),
+                # loopback with 1 KB bodies is CPU-bound on both sides: information since the WAN rows
+                target="— (was ≥ 2.00x SDK)",
             )
         )
     yardsticks = (
@@ -114,6 +114,7 @@ SUITE = (
     Bench("parse_cost", lambda: parse_cost.run(samples=7), parse_cost.rows),
     Bench("sandbox", lambda: dict(sandbox.run(jobs=3000)), sandbox_rows),
     Bench("export", lambda: export.run(2000, rss_sizes=(2000, 50_000)), export_rows),
+    Bench("wan_export", wan_export.run, wan_export.rows),
     Bench("polling", polling.run, polling.rows),
     Bench("ratelimited_export", ratelimited_export.run, ratelimited_export.rows),
     Bench("triggerer", lambda: triggerer.run(debug=False), triggerer.rows),

@@ -40,7 +40,7 @@ from ..runs.rescrape import Attempt
 from .content import ExportOptions, Fetched, reason_of, wants_body
 from .errors import ExportListingError
 from .streams import (
-    DEFAULT_BUDGET_BYTES,
+    CHUNKS_PER_STREAM,
     EXACT_SPLIT_MAX_JOBS,
     PageStreams,
     bounds_from_stamps,
@@ -149,7 +149,6 @@ class ResultSource:
         # Parallel page streams (streams.py): up to `max_streams` when the runner says how many jobs
         # a finished run has left to list (`jobs_left`); None (a run still going) keeps one stream.
         self.max_streams = 1
-        self.stream_budget_bytes = DEFAULT_BUDGET_BYTES
         self.jobs_left: int | None = None
         self.streams_used = 1
 
@@ -176,10 +175,11 @@ class ResultSource:
         self, pool: ThreadPoolExecutor, after: datetime | None, guard: WalkGuard
     ) -> Iterator[list[Job]]:
         """Each page's jobs, in the listing's order: over parallel streams when it pays."""
-        bounds = self._stream_bounds(after)
-        self.streams_used = len(bounds) - 1
+        window = streams_for(self.max_streams, self.jobs_left)
+        bounds = self._stream_bounds(after, window) if window > 1 else [after, None]
+        self.streams_used = min(window, len(bounds) - 1)
         if self.streams_used > 1:
-            streams = PageStreams(self._page, bounds, budget_bytes=self.stream_budget_bytes)
+            streams = PageStreams(self._page, bounds, window=window)
             for page in streams.pages():
                 guard.page(page.cursor)
                 yield page.items
@@ -195,18 +195,17 @@ class ResultSource:
             page_future = pool.submit(self._page, cursor, after) if cursor else None
             yield lazy.page().items
 
-    def _stream_bounds(self, after: datetime | None) -> list[datetime | None]:
-        """[after, None] for one stream; else the split points, from two one-job probes."""
-        wanted = streams_for(self.max_streams, self.jobs_left)
-        if wanted <= 1:
-            return [after, None]
+    def _stream_bounds(self, after: datetime | None, window: int) -> list[datetime | None]:
+        """The chunks' bounds (streams.py): a page each from the jobs' stamps, or by time from two
+        one-job probes; [after, None] when there is nothing to cut."""
         if self.jobs_left is not None and self.jobs_left <= EXACT_SPLIT_MAX_JOBS:
             stamps = [j.completed_at for j in self._metadata(after) if j.completed_at is not None]
-            return bounds_from_stamps(after, stamps, wanted) if stamps else [after, None]
+            pages = -(-len(stamps) // MAX_PAGE_SIZE_WITH_RESULTS)
+            return bounds_from_stamps(after, stamps, pages) if stamps else [after, None]
         first, last = self._probe(after, newest_first=False), self._probe(after, newest_first=True)
         if first is None or last is None or first.completed_at is None or last.completed_at is None:
             return [after, None]
-        return split_bounds(after, first.completed_at, last.completed_at, wanted)
+        return split_bounds(after, first.completed_at, last.completed_at, window * CHUNKS_PER_STREAM)
 
     def _metadata(self, after: datetime | None) -> Iterator[Job]:
         """Every job of the walk, metadata only (1,000 a page), to place the stream bounds."""

@@ -1,29 +1,29 @@
-"""A finished run's jobs listing read over parallel page streams, handed out as the one walk a single
-stream makes.
+"""A finished run's jobs listing read over parallel connections, handed out as the one walk a single
+cursor makes.
 
 Why: one cursor walk is strictly serial — a page's cursor is in its body, so the next page cannot be
 asked for before this one has arrived in full. On a WAN link a page of 100 inline bodies of 100 KB
-is 10 MB: 1.6 s at 50 Mbit/s plus the round trip, page after page. K streams over K connections
-move K pages at once.
+is 10 MB: 1.6 s at 50 Mbit/s plus the round trip, page after page. K connections move K pages at
+once.
 
-How the listing is split: under `order_by=completed_at` with `since_completed_at` (strictly
-greater), stream i lists `(b_i, b_{i+1}]`: it starts at `since_completed_at=b_i` and stops at the
-first job stamped after `b_{i+1}`, dropping the rest of that page (the next stream lists them).
-The bounds are values, so jobs sharing a stamp never straddle two streams, and within a stream the
-API's order is the single walk's order: stream 0's jobs, then stream 1's, … are exactly the single
-walk. Bounds come from two probes (the first and the last terminal job, one job each, no bodies),
-spread evenly over that span.
+How the listing is cut: under `order_by=completed_at` with `since_completed_at` (strictly greater),
+chunk i lists `(b_i, b_{i+1}]`: it starts at `since_completed_at=b_i` and stops at the first job
+stamped after `b_{i+1}`, dropping the rest of that page (the next chunk lists them), or at a job
+stamped `b_{i+1}` exactly. The bounds are values, so jobs sharing a stamp never straddle two chunks,
+and within a chunk the API's order is the single walk's order: chunk 0's jobs, then chunk 1's, …
+are exactly the single walk.
 
 Choosing the bounds: for a run of at most `EXACT_SPLIT_MAX_JOBS` jobs left, from every job's stamp
-(metadata pages of 1,000, no bodies: 2 requests for 2,000 jobs), cut after whole pages, so the
-streams fetch exactly the single walk's pages and stop at their bound without asking further.
-For larger runs, from two probes (the first and the last job) spread evenly over that time span;
-each inner bound then costs one partly used page (K - 1 in all).
+(metadata pages of 1,000, no bodies: 2 requests for 2,000 jobs): one chunk per page of 100, so the
+chunks fetch exactly the single walk's pages. For larger runs, from two probes (the first and the
+last job), `CHUNKS_PER_STREAM` chunks per connection spread evenly over that time span; each inner
+bound then costs one partly used page.
 
-Memory: pages are parsed in their stream's thread and queued; the stream the consumer is reading
-always proceeds, and the others stop fetching while the queued pages hold more than `budget`
-bytes. At most `budget` + one page per stream (in flight) is held, whatever the run's size; a
-larger budget lets more of a big run download ahead.
+The window: K workers take chunks in order, at most 1.5 K ahead of the one the consumer is reading,
+so they keep K pages in flight all the way through the run while the consumer writes (a window of
+exactly K left the workers idle behind the consumer: 6.4 s instead of 5.7 s for the WAN bench's
+2,000 results). Memory: at most 1.5 K chunks (one page each when cut from the stamps) are held at
+once, whatever the run's size.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ Probe = Callable[[datetime | None, bool], Job | None]
 # Chosen from bench/wan_export.py (docs/performance.md): more streams stop paying once the plan's
 # rate, not the link, bounds the walk.
 DEFAULT_MAX_STREAMS = 10
-DEFAULT_BUDGET_BYTES = 192 * 1024 * 1024
+# Chunks per connection when cutting by time: each inner bound costs a partly used page.
+CHUNKS_PER_STREAM = 4
 # Fewer pages than this per stream, and the extra pages and probes cost more than they save.
 MIN_PAGES_PER_STREAM = 2
 # Up to this many jobs left, the bounds come from every job's stamp (metadata pages of 1,000): ~0.5 %
@@ -58,7 +59,7 @@ PAGE_JOBS = 100
 class StreamPage:
     cursor: str | None  # as the API handed it out (the walk guard checks it)
     items: list[Job]
-    size: int  # bytes of the page as received, for the budget
+    size: int  # bytes of the page as received
 
 
 def streams_for(max_streams: int, jobs_left: int | None) -> int:
@@ -99,44 +100,7 @@ def split_bounds(
     return [after, *inner, None]
 
 
-class _Budget:
-    """Bytes held in the queues; a stream that is not being read waits while it is spent."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-        self.reading = 0  # the stream the consumer is on: it never waits
-        self.stopped = False
-        self.cond = threading.Condition()
-
-    def wait_turn(self, stream: int) -> bool:
-        """Block until `stream` may fetch another page; False once the walk was stopped."""
-        with self.cond:
-            while not self.stopped and stream != self.reading and self.held >= self.limit:
-                self.cond.wait()
-            return not self.stopped
-
-    def add(self, size: int) -> None:
-        with self.cond:
-            self.held += size
-
-    def release(self, size: int) -> None:
-        with self.cond:
-            self.held -= size
-            self.cond.notify_all()
-
-    def advance(self, stream: int) -> None:
-        with self.cond:
-            self.reading = stream
-            self.cond.notify_all()
-
-    def stop(self) -> None:
-        with self.cond:
-            self.stopped = True
-            self.cond.notify_all()
-
-
-class _Stream:
+class _Chunk:
     def __init__(self, index: int, since: datetime | None, until: datetime | None) -> None:
         self.index, self.since, self.until = index, since, until
         self.pages: deque[StreamPage] = deque()
@@ -145,76 +109,92 @@ class _Stream:
 
 
 class PageStreams:
-    """Iterate `pages()` once: every page of the walk after `after`, in the single walk's order."""
+    """Iterate `pages()` once: every page of the walk after `bounds[0]`, in the single walk's order,
+    fetched by `window` workers over the chunks `bounds` cut."""
 
-    def __init__(
-        self,
-        fetch: FetchPage,
-        bounds: list[datetime | None],
-        *,
-        budget_bytes: int = DEFAULT_BUDGET_BYTES,
-    ) -> None:
+    def __init__(self, fetch: FetchPage, bounds: list[datetime | None], *, window: int) -> None:
         self.fetch = fetch
-        self.streams = [_Stream(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
-        self.budget = _Budget(budget_bytes)
-        self.ready = threading.Condition()
-        self.peak_bytes = 0  # for the benchmark's memory row
+        self.chunks = [_Chunk(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+        self.window = max(1, window)
+        self.cond = threading.Condition()
+        self.claimed = 0  # chunks handed to workers
+        self.reading = 0  # the chunk the consumer is on
+        self.stopped = False
 
-    def _run(self, stream: _Stream) -> None:
+    def _claim(self) -> _Chunk | None:
+        with self.cond:
+            while (
+                not self.stopped
+                and self.claimed < len(self.chunks)
+                and self.claimed >= self.reading + self.window + self.window // 2
+            ):
+                self.cond.wait()
+            if self.stopped or self.claimed >= len(self.chunks):
+                return None
+            chunk = self.chunks[self.claimed]
+            self.claimed += 1
+            return chunk
+
+    def _work(self) -> None:
+        while (chunk := self._claim()) is not None:
+            self._walk(chunk)
+
+    def _walk(self, chunk: _Chunk) -> None:
         cursor: str | None = None
         try:
-            while self.budget.wait_turn(stream.index):
-                lazy = self.fetch(cursor, stream.since)
+            while not self.stopped:
+                lazy = self.fetch(cursor, chunk.since)
                 cursor, size = next_cursor(lazy.head), lazy.size
                 items = lazy.page().items
-                del lazy  # the raw body: only the parsed items wait in the queue
-                if stream.until is not None:
-                    kept = [j for j in items if j.completed_at is None or j.completed_at <= stream.until]
-                    # Past the bound, the next stream lists the rest; at it exactly (a bound taken
+                del lazy  # the raw body: only the parsed items wait for the consumer
+                if chunk.until is not None:
+                    kept = [j for j in items if j.completed_at is None or j.completed_at <= chunk.until]
+                    # Past the bound, the next chunk lists the rest; at it exactly (a bound taken
                     # from a job's own stamp), nothing more is ours: no page to ask for.
-                    if len(kept) < len(items) or (kept and kept[-1].completed_at == stream.until):
+                    if len(kept) < len(items) or (kept and kept[-1].completed_at == chunk.until):
                         items, cursor = kept, None
-                self.budget.add(size)
-                with self.ready:
-                    self.peak_bytes = max(self.peak_bytes, self.budget.held)
-                    stream.pages.append(StreamPage(cursor, items, size))
-                    self.ready.notify_all()
+                with self.cond:
+                    chunk.pages.append(StreamPage(cursor, items, size))
+                    self.cond.notify_all()
                 if cursor is None:
                     break
         except BaseException as exc:  # handed to the consumer, which raises it in its own thread
-            stream.error = exc
+            chunk.error = exc
         finally:
-            with self.ready:
-                stream.done = True
-                self.ready.notify_all()
+            with self.cond:
+                chunk.done = True
+                self.cond.notify_all()
 
     def pages(self) -> Iterator[StreamPage]:
-        threads = [
-            threading.Thread(target=self._run, args=(s,), name=f"sp-stream-{s.index}", daemon=True)
-            for s in self.streams
+        workers = [
+            threading.Thread(target=self._work, name=f"sp-stream-{n}", daemon=True)
+            for n in range(min(self.window, len(self.chunks)))
         ]
-        for thread in threads:
-            thread.start()
+        for worker in workers:
+            worker.start()
         try:
-            for stream in self.streams:
-                self.budget.advance(stream.index)
+            for chunk in self.chunks:
+                with self.cond:
+                    self.reading = chunk.index
+                    self.cond.notify_all()
                 while True:
-                    with self.ready:
-                        while not stream.pages and not stream.done and not self._failed():
-                            self.ready.wait()
+                    with self.cond:
+                        while not chunk.pages and not chunk.done and self._failed() is None:
+                            self.cond.wait()
                         failed = self._failed()
                         if failed is not None:
                             raise failed
-                        if not stream.pages:
+                        if not chunk.pages:
                             break  # done and drained
-                        page = stream.pages.popleft()
-                    self.budget.release(page.size)
+                        page = chunk.pages.popleft()
                     yield page
         finally:
-            # Also on an error or an early close: no stream fetches on after the walk.
-            self.budget.stop()
-            for thread in threads:
-                thread.join(timeout=60)
+            # Also on an error or an early close: no worker fetches on after the walk.
+            with self.cond:
+                self.stopped = True
+                self.cond.notify_all()
+            for worker in workers:
+                worker.join(timeout=60)
 
     def _failed(self) -> BaseException | None:
-        return next((s.error for s in self.streams if s.error is not None), None)
+        return next((c.error for c in self.chunks if c.error is not None), None)
