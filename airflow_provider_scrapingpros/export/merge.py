@@ -27,7 +27,7 @@ from ..runs.rescrape import Attempt, RequestKey, attempt_of, best, request_key
 from .chain import ChainRun
 from .content import ExportOptions
 from .errors import ExportChainError, ExportIncompleteError
-from .source import _STATUS_FILTER, Located, Pending, ResultSource, WalkGuard
+from .source import WALK, Located, Pending, ResultSource, WalkGuard
 
 _EXAMPLES = 3
 
@@ -191,9 +191,7 @@ def _walk(hook: Any, where: ChainRun, run: Run) -> Iterator[Job]:
             where.run_id,
             cursor=cursor,
             limit=MAX_PAGE_SIZE,
-            status_filter=_STATUS_FILTER,
-            order_by="completed_at",
-            order_dir="asc",
+            **WALK,
         )
         cursor = next_cursor(page)
         guard.page(cursor)

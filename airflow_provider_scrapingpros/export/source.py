@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from ..client.core import LazyJobsPage, next_cursor
+from ..client.core import JobFilters, LazyJobsPage, next_cursor
 from ..client.models import MAX_PAGE_SIZE, MAX_PAGE_SIZE_WITH_RESULTS, TERMINAL_JOB_STATUSES, Job
 from ..exceptions import ResultExpiredError, ResultLostError
 from ..runs.rescrape import Attempt
@@ -49,6 +49,8 @@ from .streams import (
 )
 
 _STATUS_FILTER = ",".join(sorted(TERMINAL_JOB_STATUSES))
+# The walk every export reads (and the metadata walks that place stream bounds or match a chain).
+WALK: JobFilters = {"status_filter": _STATUS_FILTER, "order_by": "completed_at", "order_dir": "asc"}
 
 
 _NEXT_STEP = (
@@ -213,10 +215,8 @@ class ResultSource:
             self.collection_id,
             self.run_id,
             page_size=MAX_PAGE_SIZE,
-            status_filter=_STATUS_FILTER,
-            order_by="completed_at",
-            order_dir="asc",
             since_completed_at=after,
+            **WALK,
         )
         return jobs
 
@@ -238,11 +238,9 @@ class ResultSource:
             self.run_id,
             cursor=cursor,
             limit=MAX_PAGE_SIZE_WITH_RESULTS,
-            status_filter=_STATUS_FILTER,
-            order_by="completed_at",
-            order_dir="asc",
             since_completed_at=after,
             include_results=True,
+            **WALK,
         )
         return page
 

@@ -17,13 +17,9 @@ from airflow_provider_scrapingpros.operators.export import ScrapingProsExportRes
 from airflow_provider_scrapingpros.operators.rescrape import ScrapingProsRescrapeOperator
 from airflow_provider_scrapingpros.operators.run import ScrapingProsRunCollectionOperator
 
-with DAG(
-    dag_id="sp_rescrape",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    render_template_as_native_obj=True,
-):
+
+def create_and_run() -> ScrapingProsRunCollectionOperator:
+    """create (name and requests from the conf) >> a deferrable run: the start of every DAG here."""
     create = ScrapingProsCreateCollectionOperator(
         task_id="create", name="{{ dag_run.conf['name'] }}", requests="{{ dag_run.conf['requests'] }}"
     )
@@ -34,13 +30,29 @@ with DAG(
         poll_interval=0.05,
         retries=0,
     )
+    return run
+
+
+RESCRAPE_FROM_RUN: dict[str, Any] = {
+    "collection_id": "{{ ti.xcom_pull('run')['collection_id'] }}",
+    "run_id": "{{ ti.xcom_pull('run')['run_id'] }}",
+    "requests": "{{ dag_run.conf['requests'] }}",
+    "poll_interval": 0.05,
+}
+
+
+with DAG(
+    dag_id="sp_rescrape",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    render_template_as_native_obj=True,
+):
+    run = create_and_run()
     rescrape = ScrapingProsRescrapeOperator(
         task_id="rescrape",
-        collection_id="{{ ti.xcom_pull('run')['collection_id'] }}",
-        run_id="{{ ti.xcom_pull('run')['run_id'] }}",
-        requests="{{ dag_run.conf['requests'] }}",
+        **RESCRAPE_FROM_RUN,
         deferrable=True,
-        poll_interval=0.05,
         retries=0,
     )
     (
@@ -113,23 +125,11 @@ with DAG(
     catchup=False,
     render_template_as_native_obj=True,
 ):
-    create = ScrapingProsCreateCollectionOperator(
-        task_id="create", name="{{ dag_run.conf['name'] }}", requests="{{ dag_run.conf['requests'] }}"
-    )
-    run = ScrapingProsRunCollectionOperator(
-        task_id="run",
-        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
-        deferrable=True,
-        poll_interval=0.05,
-        retries=0,
-    )
+    run = create_and_run()
     run >> CrashingRescrape(
         task_id="rescrape",
-        collection_id="{{ ti.xcom_pull('run')['collection_id'] }}",
-        run_id="{{ ti.xcom_pull('run')['run_id'] }}",
-        requests="{{ dag_run.conf['requests'] }}",
+        **RESCRAPE_FROM_RUN,
         deferrable=True,
-        poll_interval=0.05,
         retries=1,
         retry_delay=timedelta(0),
     )
@@ -144,23 +144,11 @@ with DAG(
     catchup=False,
     render_template_as_native_obj=True,
 ):
-    create = ScrapingProsCreateCollectionOperator(
-        task_id="create", name="{{ dag_run.conf['name'] }}", requests="{{ dag_run.conf['requests'] }}"
-    )
-    run = ScrapingProsRunCollectionOperator(
-        task_id="run",
-        collection_id=create.output,  # type: ignore[arg-type]  # XComArg
-        deferrable=True,
-        poll_interval=0.05,
-        retries=0,
-    )
+    run = create_and_run()
     run >> ScrapingProsRescrapeOperator(
         task_id="rescrape",
-        collection_id="{{ ti.xcom_pull('run')['collection_id'] }}",
-        run_id="{{ ti.xcom_pull('run')['run_id'] }}",
-        requests="{{ dag_run.conf['requests'] }}",
+        **RESCRAPE_FROM_RUN,
         max_credits=CAPPED_MAX_CREDITS,
         deferrable=False,  # the worker-side wait, for once
-        poll_interval=0.05,
         retries=0,
     )
