@@ -104,7 +104,6 @@ class LazyJobsPage:
 
     head: JobsPageHead
     page: Callable[[], JobsPage]
-    size: int = 0  # bytes of the body as received (what holding the page costs)
 
 
 def next_cursor(page: JobsPage | JobsPageHead) -> str | None:
@@ -230,7 +229,7 @@ class ScrapingProsCore(ApiCalls):
         request = self._jobs_page_request(collection_id, run_id, cursor, limit, **filters)
         parse_head = self.parser(JobsPageHead.model_validate_json)
         parse_page = self.parser(JobsPage.model_validate_json)
-        return self.call(request, lambda r: LazyJobsPage(parse_head(r), partial(parse_page, r), len(r.body)))
+        return self.call(request, lambda r: LazyJobsPage(parse_head(r), partial(parse_page, r)))
 
     def _jobs_page_request(
         self,

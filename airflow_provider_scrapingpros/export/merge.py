@@ -27,7 +27,7 @@ from ..runs.rescrape import Attempt, RequestKey, attempt_of, best, request_key
 from .chain import ChainRun
 from .content import ExportOptions
 from .errors import ExportChainError, ExportIncompleteError
-from .source import WALK, Located, Pending, ResultSource, WalkGuard
+from .source import WALK, Pending, ResultSource, WalkGuard
 
 _EXAMPLES = 3
 
@@ -36,7 +36,7 @@ _EXAMPLES = 3
 class LaterAttempt:
     attempt: Attempt
     job: Job
-    where: Located
+    where: ChainRun  # the run whose /result holds its body
 
 
 @dataclass
@@ -111,13 +111,12 @@ class ChainAttempts:
 
     def _walk_round(self, number: int, where: ChainRun, run: Run) -> None:
         seen, count = _Seen(), self.rounds[number]
-        located = Located(where.collection_id, where.run_id)
         for job in _walk(self.hook, where, run):
             count.jobs += 1
             count.successful += bool(job.is_success)
             key = request_key(job.url, job.custom_id)
             if seen.add(key):
-                self.attempts.setdefault(key, []).append(LaterAttempt(attempt_of(job, number), job, located))
+                self.attempts.setdefault(key, []).append(LaterAttempt(attempt_of(job, number), job, where))
         if seen.repeated:
             raise self._repeated(number, where, seen)
 
@@ -223,6 +222,6 @@ class MergedSource(ResultSource):
         attempts = (attempt_of(job, 0), *(a.attempt for a in later))
         chosen = best(attempts).round
         if chosen == 0:
-            return self._resolve_in(job, pool, Located(self.collection_id, self.run_id), (job, attempts))
+            return self._resolve_in(job, pool, ChainRun(self.collection_id, self.run_id), (job, attempts))
         pick = next(a for a in later if a.attempt.round == chosen)
         return self._resolve_in(pick.job, pool, pick.where, (job, attempts))

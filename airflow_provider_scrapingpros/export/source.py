@@ -17,7 +17,8 @@ the rest of the pipeline (object storage through fsspec) is blocking anyway, and
 next page, the `/result` fetches and the storage writes overlap without an event loop bridging
 every write. (Measured: a single-threaded variant driving a private event loop was 5% slower.)
 The hook's `requests.Session` is pooled and thread-safe for this use; its rate budget is shared
-and locked. Memory: at most one page ahead plus `window` results are held at once.
+and locked. Memory: at most one page ahead (1.5 K pages over K streams, streams.py) plus `window`
+results are held at once.
 
 Fail closed on a listing that contradicts itself (`WalkGuard`): a job listed twice in one walk, a
 job of another run, items out of `completed_at` order, a cursor handed out twice, or more jobs than
@@ -31,12 +32,13 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..client.core import JobFilters, LazyJobsPage, next_cursor
 from ..client.models import MAX_PAGE_SIZE, MAX_PAGE_SIZE_WITH_RESULTS, TERMINAL_JOB_STATUSES, Job
 from ..exceptions import ResultExpiredError, ResultLostError
 from ..runs.rescrape import Attempt
+from .chain import ChainRun
 from .content import ExportOptions, Fetched, reason_of, wants_body
 from .errors import ExportListingError
 from .streams import (
@@ -109,13 +111,6 @@ class WalkGuard:
         self.listed += 1
         if self.total is not None and self.listed > self.total:
             raise self._fail(f"listed more than the run's {self.total} jobs ({self.listed} so far)")
-
-
-class Located(NamedTuple):
-    """Where a job's `/result` is: the run it belongs to."""
-
-    collection_id: str
-    run_id: str
 
 
 Merged = tuple[Job, tuple[Attempt, ...]]  # (the original job, every attempt at its request)
@@ -247,10 +242,10 @@ class ResultSource:
     def _resolve(self, job: Job, pool: ThreadPoolExecutor) -> Pending:
         if job.status not in TERMINAL_JOB_STATUSES:  # the filter excludes them; fail closed anyway
             raise ValueError(f"Job {job.job_public_id} is {job.status!r} in a terminal-only listing.")
-        return self._resolve_in(job, pool, Located(self.collection_id, self.run_id))
+        return self._resolve_in(job, pool, ChainRun(self.collection_id, self.run_id))
 
     def _resolve_in(
-        self, job: Job, pool: ThreadPoolExecutor, where: Located, merged: Merged | None = None
+        self, job: Job, pool: ThreadPoolExecutor, where: ChainRun, merged: Merged | None = None
     ) -> Pending:
         """`job` of the run at `where`; `merged` (merge.py) when it stands for an original job."""
         origin, attempts = merged if merged is not None else (None, None)
@@ -260,7 +255,7 @@ class ResultSource:
             return Fetched(job, job.result, "exported", reason_of(job), origin=origin, attempts=attempts)
         return pool.submit(self._fetch, job, where, merged)
 
-    def _fetch(self, job: Job, where: Located, merged: Merged | None = None) -> Fetched:
+    def _fetch(self, job: Job, where: ChainRun, merged: Merged | None = None) -> Fetched:
         origin, attempts = merged if merged is not None else (None, None)
         try:
             result = self.hook.get_job_result(where.collection_id, where.run_id, job.job_public_id)

@@ -39,8 +39,6 @@ from ..client.models import Job
 
 # Fetch one page: (cursor, since_completed_at) -> the page.
 FetchPage = Callable[[str | None, datetime | None], LazyJobsPage]
-# A probe: (since_completed_at, newest_first) -> the first terminal job in that order, if any.
-Probe = Callable[[datetime | None, bool], Job | None]
 
 # Chosen from bench/wan_export.py (docs/performance.md): more streams stop paying once the plan's
 # rate, not the link, bounds the walk.
@@ -59,7 +57,6 @@ PAGE_JOBS = 100
 class StreamPage:
     cursor: str | None  # as the API handed it out (the walk guard checks it)
     items: list[Job]
-    size: int  # bytes of the page as received
 
 
 def streams_for(max_streams: int, jobs_left: int | None) -> int:
@@ -144,7 +141,7 @@ class PageStreams:
         try:
             while not self.stopped:
                 lazy = self.fetch(cursor, chunk.since)
-                cursor, size = next_cursor(lazy.head), lazy.size
+                cursor = next_cursor(lazy.head)
                 items = lazy.page().items
                 del lazy  # the raw body: only the parsed items wait for the consumer
                 if chunk.until is not None:
@@ -154,7 +151,7 @@ class PageStreams:
                     if len(kept) < len(items) or (kept and kept[-1].completed_at == chunk.until):
                         items, cursor = kept, None
                 with self.cond:
-                    chunk.pages.append(StreamPage(cursor, items, size))
+                    chunk.pages.append(StreamPage(cursor, items))
                     self.cond.notify_all()
                 if cursor is None:
                     break
