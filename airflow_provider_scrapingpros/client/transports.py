@@ -34,7 +34,7 @@ from .wire import ApiRequest, ApiResponse, Flow, Send, Sleep, TransportError
 T = TypeVar("T")
 
 _USER_AGENT = "airflow-provider-scrapingpros"
-_POOL_SIZE = 64
+POOL_SIZE = 64
 _OWN_STEP_BYTES = 256 * 1024
 _CONNECT_TIMEOUT_CAP = 10.0
 # `Response.content` reads in 10 KiB slices: 60 GIL hand-offs for one 600 KB jobs page, each of
@@ -79,7 +79,7 @@ class SyncTransport:
         self.settings = settings
         self._sleep = sleep
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": _USER_AGENT, **settings.auth_headers()})
@@ -148,12 +148,16 @@ async def ssl_context() -> ssl.SSLContext:
 
 
 async def new_async_client(settings: ClientSettings) -> httpx.AsyncClient:
+    return async_client(settings, await ssl_context())
+
+
+def async_client(settings: ClientSettings, verify: ssl.SSLContext) -> httpx.AsyncClient:
     timeout = settings.timeout
     return httpx.AsyncClient(
         headers={"User-Agent": _USER_AGENT, **settings.auth_headers()},
         timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT_CAP)),
-        limits=httpx.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE),
-        verify=await ssl_context(),
+        limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+        verify=verify,
         follow_redirects=False,
     )
 
@@ -167,14 +171,27 @@ def _httpx_failure(exc: httpx.TransportError) -> Failure:
 
 
 class AsyncTransport:
-    def __init__(self, settings: ClientSettings, client: httpx.AsyncClient) -> None:
+    """`gate`, when given, bounds the requests in flight to the pool's size: the others wait on the
+    semaphore (woken in O(1)) instead of in httpcore's queue, which it scans in full, against every
+    connection, on every request and every release."""
+
+    def __init__(
+        self, settings: ClientSettings, client: httpx.AsyncClient, gate: asyncio.Semaphore | None = None
+    ) -> None:
         self.settings = settings
         self.client = client
+        self.gate = gate
 
     def __repr__(self) -> str:
         return f"AsyncTransport(base_url={self.settings.base_url!r})"
 
     async def send(self, request: ApiRequest) -> ApiResponse | TransportError:
+        if self.gate is None:
+            return await self._send(request)
+        async with self.gate:
+            return await self._send(request)
+
+    async def _send(self, request: ApiRequest) -> ApiResponse | TransportError:
         try:
             response = await self.client.request(
                 request.method,

@@ -11,7 +11,8 @@ arguments override the extras (tests use small backoffs).
 
 `async with hook.async_session():` shares one pooled httpx client across the calls made inside it
 (per asyncio task, through a context variable); without it each async call opens its own client
-(`aiter_jobs` keeps one for its whole walk).
+(`aiter_jobs` keeps one for its whole walk). `async_session(shared=True)` leases the event loop's
+client for the same API and token instead (client/shared.py): the triggers' way.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import httpx
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk import log as airflow_sdk_log
@@ -47,6 +47,7 @@ from ..client.models import (
     WebhookEvent,
 )
 from ..client.settings import ClientSettings, settings_from_connection
+from ..client.shared import shared_transport
 from ..client.specs import RequestSpecs
 from ..client.transports import AsyncTransport, SyncTransport, new_async_client
 from ..client.webhooks import verify
@@ -58,8 +59,8 @@ from ..lineage.hook import report_input, report_output
 _amask_secret: Any = getattr(airflow_sdk_log, "amask_secret", None)
 
 T = TypeVar("T")
-# Per asyncio task (context): hook id -> the pooled client of its enclosing `async_session()`.
-_SESSIONS: contextvars.ContextVar[Mapping[int, httpx.AsyncClient]] = contextvars.ContextVar(
+# Per asyncio task (context): hook id -> the transport of its enclosing `async_session()`.
+_SESSIONS: contextvars.ContextVar[Mapping[int, AsyncTransport]] = contextvars.ContextVar(
     "scrapingpros_sessions", default=MappingProxyType({})
 )
 _CREATE_LOCK = threading.Lock()
@@ -190,27 +191,32 @@ class ScrapingProsHook(BaseHook):
         return self._transport().run(make(_capped(self.core, max_wait)))
 
     @contextlib.asynccontextmanager
-    async def _client(self, core: ScrapingProsCore) -> AsyncIterator[httpx.AsyncClient]:
-        """The client of the enclosing `async_session()`, else a new one closed on exit."""
+    async def _atransport(self, core: ScrapingProsCore) -> AsyncIterator[AsyncTransport]:
+        """The transport of the enclosing `async_session()`, else one over a new client closed on exit."""
         active = _SESSIONS.get().get(id(self))
         if active is not None:
             yield active
             return
         async with await new_async_client(core.settings) as client:
-            yield client
+            yield AsyncTransport(core.settings, client)
 
     async def _arun(self, make: Callable[[ScrapingProsCore], Flow[T]], max_wait: float | None = None) -> T:
         core = await self.acore()
-        async with self._client(core) as client:
-            return await AsyncTransport(core.settings, client).run(make(_capped(core, max_wait)))
+        async with self._atransport(core) as transport:
+            return await transport.run(make(_capped(core, max_wait)))
 
     @contextlib.asynccontextmanager
-    async def async_session(self) -> AsyncIterator[ScrapingProsHook]:
+    async def async_session(self, *, shared: bool = False) -> AsyncIterator[ScrapingProsHook]:
         """Share one pooled httpx client across the async calls made inside the block (and in the
-        tasks it starts)."""
+        tasks it starts).
+
+        :param shared: lease the event loop's client for this API and token (client/shared.py)
+            instead of opening one: what triggers do, hundreds of them on the triggerer's loop.
+        """
         core = await self.acore()
-        async with self._client(core) as client:
-            token = _SESSIONS.set({**_SESSIONS.get(), id(self): client})
+        opened = shared_transport(core.settings) if shared else self._atransport(core)
+        async with opened as transport:
+            token = _SESSIONS.set({**_SESSIONS.get(), id(self): transport})
             try:
                 yield self
             finally:
@@ -363,8 +369,7 @@ class ScrapingProsHook(BaseHook):
         # One client for the whole walk, held by this generator (not via the context variable: an
         # async generator may be finalised in another task's context).
         core = await self.acore()
-        async with self._client(core) as client:
-            transport = AsyncTransport(core.settings, client)
+        async with self._atransport(core) as transport:
             cursor: str | None = None
             while True:
                 flow = core.get_jobs_page(collection_id, run_id, cursor=cursor, limit=page_size, **filters)

@@ -396,7 +396,7 @@ class ScrapingProsRunCompletedTrigger(BaseEventTrigger):
         from ..runs.cursor import RunsSnapshot, checked_runs, next_poll_delay
 
         hook = ScrapingProsHook(scrapingpros_conn_id=self.scrapingpros_conn_id)
-        async with hook.async_session():  # one pooled client for every poll
+        async with hook.async_session(shared=True):  # the loop's client, leased (client/shared.py)
             core = await hook.acore()
             collection_id = await self._resolve(hook, logger)
             while True:

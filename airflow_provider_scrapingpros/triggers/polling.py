@@ -121,7 +121,8 @@ class RunPollingTrigger(BaseTrigger):
             now = time.time()
             await asyncio.sleep(watcher.deadlines.cap(max(0.0, first_poll_at - now), now))
         hook = ScrapingProsHook(scrapingpros_conn_id=self.scrapingpros_conn_id)
-        async with hook.async_session():  # one pooled client for every poll of this run
+        # the loop's client for this API and token, leased (client/shared.py): not one per trigger
+        async with hook.async_session(shared=True):
             while True:
                 now = time.time()
                 if (event := watcher.deadline_event(now)) is not None:

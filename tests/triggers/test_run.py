@@ -160,3 +160,32 @@ def test_unknown_run_emits_one_error_event(conn: SandboxControl, caplog: pytest.
     )
     assert event["status"] == "error"
     assert "nope" in event["message"]
+
+
+def test_triggers_on_one_loop_share_one_client_and_it_closes_after_the_last(
+    conn: SandboxControl, caplog: pytest.LogCaptureFixture
+) -> None:
+    """50 run triggers waiting on one loop hold one httpx client between them (client/shared.py),
+    not one each; when the last has emitted its event the client is closed."""
+    from airflow_provider_scrapingpros.client.shared import leases_on
+
+    conn.freeze()
+    runs = [start_run(conn.base_url, [f"https://example.com/s{i}"]) for i in range(50)]
+
+    async def scenario() -> tuple[int, int, list[str]]:
+        loop = asyncio.get_running_loop()
+        tasks = [
+            asyncio.ensure_future(first_event(ScrapingProsRunTrigger(cid, rid, poll_interval=0.05)))
+            for cid, rid in runs
+        ]
+        give_up = time.monotonic() + 20
+        while conn.count(GET_RUN) < 2 * len(runs) and time.monotonic() < give_up:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        waiting = leases_on(loop)
+        conn.resume()
+        events = await asyncio.gather(*tasks)
+        return waiting, leases_on(loop), [e["status"] for e in events]
+
+    waiting, after, statuses = run_debug(scenario(), caplog)
+    assert (waiting, after, statuses) == (1, 0, ["success"] * 50)
+    assert slow_callbacks(caplog) == []
