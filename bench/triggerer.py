@@ -72,7 +72,7 @@ CONN_ID = "sp_bench_triggerer"
 PROBE_S = 0.010
 SLOW_CALLBACK_S = 0.050
 STALL_TARGET_MS = 50.0
-RSS_TARGET_MB = 300.0
+RSS_TARGET_MB = 250.0
 PLUG_MS = 3_000_000
 LOG_PATH = RESULTS / "triggerer-child.log"  # kept after the run (bench/results/ is git-ignored)
 
@@ -101,6 +101,7 @@ def run(
     debug: bool = False,
     idle_s: float = 10.0,
     log: Path = LOG_PATH,
+    object_batch: int = 200,
 ) -> dict[str, Any]:
     airflow_env()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +121,7 @@ def run(
             "result": str(result_path),
             "idle_s": idle_s,
             "log": str(log),
+            "object_batch": object_batch,
         }
         Path(tmp, "config.json").write_text(json.dumps(config), encoding="utf-8")
         command = [sys.executable, "-m", "bench.triggerer", "--child", str(Path(tmp, "config.json"))]
@@ -249,6 +251,11 @@ def rows(result: dict[str, Any]) -> list[Row]:
             passed=result["rss_mb"]["peak"] < RSS_TARGET_MB,
         ),
         Row(
+            "triggerer: GC-tracked objects one waiting run trigger keeps alive (info)",
+            result["gc"]["tracked_objects_per_waiting_trigger"],
+            note=f"longest GC pause {max((p['ms'] for p in result['gc']['longest']), default=0.0):.0f} ms",
+        ),
+        Row(
             f"triggerer, {where}: API requests/min (peak window; 429s: {api['answered_429']})",
             api["peak_per_minute"],
             api["budget_per_minute"],
@@ -374,6 +381,37 @@ async def _watch_all(runs: list[list[str]], origin: float) -> dict[str, Any]:
     }
 
 
+async def _objects_per_trigger(runs: list[list[str]]) -> float:
+    """GC-tracked objects one waiting trigger keeps alive: triggers on runs still queued behind the
+    plug poll once and sleep; the tracked heap is counted before and after (a warm-up batch first,
+    so lazy imports and caches are not charged to them), then they are cancelled."""
+    from airflow_provider_scrapingpros.triggers.run import ScrapingProsRunTrigger
+
+    from .harness import first_event
+
+    async def batch(items: list[list[str]]) -> int:
+        tasks = [
+            asyncio.create_task(
+                first_event(ScrapingProsRunTrigger(cid, rid, scrapingpros_conn_id=CONN_ID, poll_interval=600))
+            )
+            for cid, rid in items
+        ]
+        await asyncio.sleep(0.5 + len(items) / 100)  # each has polled once (~1 ms a poll) and sleeps
+        gc.collect()
+        count = len(gc.get_objects())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return count
+
+    await batch(runs[:5])
+    gc.collect()
+    before = len(gc.get_objects())
+    after = await batch(runs)
+    gc.collect()
+    return round((after - before) / len(runs), 1)
+
+
 def child(config_path: str) -> None:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     os.environ.update(config["env"])
@@ -398,6 +436,7 @@ def child(config_path: str) -> None:
     loop.set_debug(bool(config["debug"]))
     loop.slow_callback_duration = SLOW_CALLBACK_S
     idle = loop.run_until_complete(_idle_probe(float(config["idle_s"])))
+    per_trigger = loop.run_until_complete(_objects_per_trigger(config["runs"][: config["object_batch"]]))
     records.messages.clear()
     print("READY", flush=True)
     sys.stdin.readline()
@@ -417,7 +456,7 @@ def child(config_path: str) -> None:
         "triggers": len(config["runs"]),
         "slow_callbacks": {"count": len(slow), "samples": slow[:5]},
         "asyncio_records": len(records.messages),
-        "gc": _gc_summary(timer.pauses),
+        "gc": _gc_summary(timer.pauses) | {"tracked_objects_per_waiting_trigger": per_trigger},
         "rss_mb": {
             "before_triggers": round(before, 1),
             "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import importlib
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +33,9 @@ RUNTIME_MODULES = (
 )
 _FIRST_USE_MODULES = ("anyio._backends._asyncio", "airflow.sdk.execution_time.supervisor")
 _runtime_loaded = False
+_LOADING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _import_runtime() -> None:
@@ -47,11 +51,16 @@ def _import_runtime() -> None:
 
 
 async def load_runtime() -> None:
-    """Import what a trigger needs to run, off the event loop; once per process."""
+    """Import what a trigger needs to run, off the event loop; once per process. The triggers that
+    start together (a triggerer's restart: all of them) wait for one import, not one thread each."""
     global _runtime_loaded
-    if not _runtime_loaded:
-        await asyncio.to_thread(_import_runtime)
-        _runtime_loaded = True
+    if _runtime_loaded:
+        return
+    loop = asyncio.get_running_loop()
+    if (loading := _LOADING.get(loop)) is None:
+        loading = _LOADING[loop] = loop.run_in_executor(None, _import_runtime)
+    await asyncio.shield(loading)  # one trigger cancelled while waiting must not cancel the others'
+    _runtime_loaded = True
 
 
 class RunPollingTrigger(BaseTrigger):

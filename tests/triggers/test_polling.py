@@ -68,3 +68,40 @@ def test_loading_a_trigger_and_its_first_poll_never_block_the_loop(
     result = json.loads(out.splitlines()[-1])
     assert result["slow"] == []
     assert result["event"]["status"] in ("success", "ready")
+
+
+COLD_BURST = """
+import asyncio, json, sys
+from airflow_provider_scrapingpros.triggers import polling
+from airflow_provider_scrapingpros.triggers.run import ScrapingProsRunTrigger
+
+imports = []
+real = polling._import_runtime
+def counted():
+    imports.append(1)
+    real()
+polling._import_runtime = counted  # counts the real import's runs; it still runs
+
+async def main(runs):
+    async def one(cid, rid):
+        async for event in ScrapingProsRunTrigger(cid, rid, poll_interval=0.05).run():
+            return event.payload["status"]
+    return await asyncio.gather(*(one(cid, rid) for cid, rid in runs))
+
+statuses = asyncio.run(main(json.loads(sys.argv[1])))
+print(json.dumps({"statuses": statuses, "imports": len(imports)}))
+"""
+
+
+def test_triggers_starting_together_wait_for_one_runtime_import(conn: SandboxControl) -> None:
+    """A triggerer's restart starts all its triggers in the same loop steps: they share one import
+    in one worker thread instead of queueing one thread hop each."""
+    runs = [start_run(conn.base_url, [f"https://example.com/b{i}"]) for i in range(100)]
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_BURST, json.dumps(runs)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert json.loads(out.splitlines()[-1]) == {"statuses": ["success"] * 100, "imports": 1}
