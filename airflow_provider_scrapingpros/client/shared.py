@@ -7,6 +7,12 @@ after a triggerer restart a thousand connections opened in the same few loop ste
 (loop, base URL, token, timeout) bounds the sockets to its pool and lets polls reuse warm
 connections; its transport's gate keeps the requests beyond the pool's size waiting outside it.
 
+Its pool is smaller than a task's (16 connections, not 64): httpcore's pool walks every pair of
+its connections on each request and each release, so with 64 keep-alive connections a poll cost
+~3 ms of pool bookkeeping on the loop (bench/triggerer.py, profiled), with 16 a sixteenth of that.
+16 requests in flight still carry ~6,000 requests a minute at 150 ms a round trip, more than a
+plan allows.
+
 The client is closed when its last lease ends; a loop's entries go with the loop (weak keys), so
 a client is never used on a loop it was not made on.
 """
@@ -21,7 +27,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from .settings import ClientSettings
-from .transports import POOL_SIZE, AsyncTransport, async_client, ssl_context
+from .transports import AsyncTransport, async_client, ssl_context
+
+SHARED_POOL_SIZE = 16
 
 
 @dataclass
@@ -53,8 +61,9 @@ async def shared_transport(settings: ClientSettings) -> AsyncIterator[AsyncTrans
         verify = await ssl_context()  # the only await in making a client: before looking again
         lease = leases.get(key)
         if lease is None:
-            client = async_client(settings, verify)
-            lease = leases[key] = _Lease(AsyncTransport(settings, client, asyncio.Semaphore(POOL_SIZE)))
+            client = async_client(settings, verify, SHARED_POOL_SIZE)
+            gate = asyncio.Semaphore(SHARED_POOL_SIZE)
+            lease = leases[key] = _Lease(AsyncTransport(settings, client, gate))
     lease.holders += 1
     try:
         yield lease.transport

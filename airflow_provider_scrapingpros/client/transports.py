@@ -151,12 +151,14 @@ async def new_async_client(settings: ClientSettings) -> httpx.AsyncClient:
     return async_client(settings, await ssl_context())
 
 
-def async_client(settings: ClientSettings, verify: ssl.SSLContext) -> httpx.AsyncClient:
+def async_client(
+    settings: ClientSettings, verify: ssl.SSLContext, pool_size: int = POOL_SIZE
+) -> httpx.AsyncClient:
     timeout = settings.timeout
     return httpx.AsyncClient(
         headers={"User-Agent": _USER_AGENT, **settings.auth_headers()},
         timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT_CAP)),
-        limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+        limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
         verify=verify,
         follow_redirects=False,
     )

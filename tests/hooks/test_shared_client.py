@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_scrapingpros.client.shared import leases_on
-from airflow_provider_scrapingpros.client.transports import POOL_SIZE
+from airflow_provider_scrapingpros.client.shared import SHARED_POOL_SIZE, leases_on
 from airflow_provider_scrapingpros.hooks.scrapingpros import ScrapingProsHook
 
 from .helpers import DEV_TOKEN, FAST, urls
@@ -72,7 +71,7 @@ def test_sessions_on_one_loop_lease_one_client_per_token(
 
 
 def test_the_gate_keeps_the_server_at_the_pools_size(sp: Any, set_conn: Any) -> None:
-    """200 polls at once, each from a hook of its own, through the leased client: at most 64 are
+    """200 polls at once, each from a hook of its own, through the leased client: at most 16 are
     at the server at any moment (own clients would put all 200 there), and all succeed."""
     set_conn(sp.base_url, **FAST)
     sp.set_token(DEV_TOKEN, rate_limit_enabled=False)
@@ -95,7 +94,7 @@ def test_the_gate_keeps_the_server_at_the_pools_size(sp: Any, set_conn: Any) -> 
     finally:
         sp.set_faults({"rules": []})
     polls = [r for r in sp.requests(route=GET_RUN, since_seq=seq) if r["status"] == 200]
-    assert (len(polls), _max_overlap(polls)) == (200, POOL_SIZE)
+    assert (len(polls), _max_overlap(polls)) == (200, SHARED_POOL_SIZE)
 
 
 def test_an_unshared_session_keeps_its_own_client(sp: Any, set_conn: Any) -> None:
