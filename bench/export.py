@@ -28,7 +28,7 @@ sides mostly measure the file system, and its speed swings 2x between runs. Obje
 real destinations, cost a request per object instead, which our export batches concurrently.
 
 Measured: API requests per exported result (sandbox request log), results/s, and our peak RSS
-exporting N_small vs N_large jobs, each in a fresh subprocess (`ru_maxrss`).
+exporting N_small vs N_large jobs, each in a fresh subprocess (its own VmHWM, harness.peak_rss_mb).
 Targets (issue 5): requests <= 1.05 x ceil(N/100) + run polls; throughput >= 2x the SDK; peak RSS
 ratio large/small <= 1.2 and < 300 MB.
 
@@ -42,7 +42,6 @@ import gc
 import json
 import math
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -282,8 +281,9 @@ def run(jobs: int = 2000, *, rss_sizes: Sequence[int] = (), out_dir: str | None 
 def _child(base_url: str, cid: str, rid: str, out: str) -> None:
     _use_sandbox(base_url)
     exported = our_export(cid, rid, Path(out) / "export")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-    print(json.dumps({"exported": exported, "peak_rss_mb": round(peak, 1)}))
+    from .harness import peak_rss_mb as own_peak
+
+    print(json.dumps({"exported": exported, "peak_rss_mb": round(own_peak(), 1)}))
 
 
 def main(argv: list[str] | None = None) -> None:

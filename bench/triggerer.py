@@ -11,7 +11,8 @@ Measured in the child:
   loop step that runs long delays it: a blocking call, a burst of callbacks, a GC pause). The same
   probe first runs 10 s on the idle loop: the machine's own noise floor, the row's reference.
   GC pauses are timed too (gc.callbacks), so a stall can be told apart from a collection;
-* **peak RSS**: `ru_maxrss` of the child; the reference is its RSS just before the triggers start;
+* **peak RSS**: the child's own peak (VmHWM, harness.peak_rss_mb); the reference is its RSS just
+  before the triggers start;
 * with `debug=True` (a second pass in `make bench`): asyncio debug mode with a 50 ms slow-callback
   threshold, whose records name the callbacks that ran long. Debug mode stores a traceback per
   scheduled callback, so that pass's stall and RSS figures are not the verdict, its records are.
@@ -43,7 +44,6 @@ import gc
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -61,6 +61,7 @@ from .harness import (
     connection_env,
     current_rss_mb,
     last_seq,
+    peak_rss_mb,
     per_window,
     sandbox_process,
     urls,
@@ -459,7 +460,7 @@ def child(config_path: str) -> None:
         "gc": _gc_summary(timer.pauses) | {"tracked_objects_per_waiting_trigger": per_trigger},
         "rss_mb": {
             "before_triggers": round(before, 1),
-            "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak": round(peak_rss_mb(), 1),
             "sampled_peak": report.pop("rss_sampled_peak_mb"),
         },
     }

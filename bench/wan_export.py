@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from .harness import (
     Api,
     advance_to_phase,
     airflow_env,
+    peak_rss_mb,
     sandbox_process,
     set_connection,
     task_context,
@@ -116,7 +116,7 @@ def _child(side: str, base_url: str, token: str, cid: str, rid: str, out: str, s
                 (target / f"{result.custom_id}.html").write_bytes(body)
                 written, size = written + 1, size + len(body)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    peak = peak_rss_mb()
     figures = {"seconds": round(seconds, 2), "written": written, "bytes": size, "peak_rss_mb": round(peak, 1)}
     print(json.dumps(figures))
 
