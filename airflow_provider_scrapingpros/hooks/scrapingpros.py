@@ -54,6 +54,7 @@ from ..client.webhooks import verify
 from ..client.wire import Flow
 from ..exceptions import ScrapingProsAuthError, ScrapingProsError
 from ..lineage.hook import report_input, report_output
+from .connections import shared_lookup
 
 # Airflow >= 3.2 has an async variant (it avoids a deadlock on the supervisor's channel); 3.1 does not.
 _amask_secret: Any = getattr(airflow_sdk_log, "amask_secret", None)
@@ -134,15 +135,20 @@ class ScrapingProsHook(BaseHook):
 
     async def acore(self) -> ScrapingProsCore:
         if self._core_cache is None:
-            conn = await self.aget_connection(self.scrapingpros_conn_id)
+            # the hooks asking together on this loop share one lookup (hooks/connections.py)
+            conn, fetched = await shared_lookup(self.scrapingpros_conn_id, self._afetch_connection)
             self._check_type(conn)
-            if conn.password:
-                if _amask_secret is not None:
-                    await _amask_secret(conn.password)
-                else:
-                    mask_secret(conn.password)
-            self._core_cache = self._new_core(conn)
+            self._core_cache = self._new_core(conn, announce=fetched)
         return self._core_cache
+
+    async def _afetch_connection(self, conn_id: str) -> Any:
+        conn = await self.aget_connection(conn_id)
+        if conn.password:
+            if _amask_secret is not None:
+                await _amask_secret(conn.password)
+            else:
+                mask_secret(conn.password)
+        return conn
 
     def _check_type(self, conn: Any) -> None:
         """Another type's password (an AWS secret, an HTTP password) must never travel as our token."""
@@ -153,14 +159,17 @@ class ScrapingProsHook(BaseHook):
                 f"of type '{CONN_TYPE}' (scrapingpros_conn_id), or fix this connection's type."
             )
 
-    def _new_core(self, conn: Any) -> ScrapingProsCore:
+    def _new_core(self, conn: Any, *, announce: bool = True) -> ScrapingProsCore:
         core = ScrapingProsCore(self._settings(conn))
-        # Once per hook: says which API (the sandbox or the real one) a task talks to; never the token.
-        self.log.info(
-            "Using the ScrapingPros API at %s (connection '%s').",
-            core.settings.base_url,
-            self.scrapingpros_conn_id,
-        )
+        # Once per connection lookup: says which API (the sandbox or the real one) a task talks to,
+        # never the token. Not once per trigger: a thousand triggers sharing one lookup would log
+        # the same line a thousand times on the triggerer's loop.
+        if announce:
+            self.log.info(
+                "Using the ScrapingPros API at %s (connection '%s').",
+                core.settings.base_url,
+                self.scrapingpros_conn_id,
+            )
         return core
 
     @property
