@@ -47,7 +47,7 @@ from ..client.models import (
     WebhookEvent,
 )
 from ..client.settings import ClientSettings, settings_from_connection
-from ..client.shared import shared_transport
+from ..client.shared import SharedTransport
 from ..client.specs import RequestSpecs
 from ..client.transports import AsyncTransport, SyncTransport, new_async_client
 from ..client.webhooks import verify
@@ -214,22 +214,14 @@ class ScrapingProsHook(BaseHook):
         async with self._atransport(core) as transport:
             return await transport.run(make(_capped(core, max_wait)))
 
-    @contextlib.asynccontextmanager
-    async def async_session(self, *, shared: bool = False) -> AsyncIterator[ScrapingProsHook]:
+    def async_session(self, *, shared: bool = False) -> AsyncSession:
         """Share one pooled httpx client across the async calls made inside the block (and in the
-        tasks it starts).
+        tasks it starts): `async with hook.async_session():`.
 
         :param shared: lease the event loop's client for this API and token (client/shared.py)
             instead of opening one: what triggers do, hundreds of them on the triggerer's loop.
         """
-        core = await self.acore()
-        opened = shared_transport(core.settings) if shared else self._atransport(core)
-        async with opened as transport:
-            token = _SESSIONS.set({**_SESSIONS.get(), id(self): transport})
-            try:
-                yield self
-            finally:
-                _SESSIONS.reset(token)
+        return AsyncSession(self, shared)
 
     # ------------------------------------------------------------------------- collections
     def create_collection(
@@ -431,3 +423,35 @@ class ScrapingProsHook(BaseHook):
                 "secret configured for your ScrapingPros account."
             )
         return verify(secret, body, signature, timestamp, now=now)
+
+
+class AsyncSession:
+    """What `ScrapingProsHook.async_session()` returns. A plain context manager, not a generator-based
+    one: a trigger holds its session while it waits, and a generator-based one is ~7 more GC-tracked
+    objects a trigger (client/shared.py says why that counts)."""
+
+    __slots__ = ("_hook", "_opened", "_shared", "_token")
+
+    def __init__(self, hook: ScrapingProsHook, shared: bool) -> None:
+        self._hook = hook
+        self._shared = shared
+        self._opened: contextlib.AbstractAsyncContextManager[AsyncTransport] | None = None
+        self._token: contextvars.Token[Mapping[int, AsyncTransport]] | None = None
+
+    async def __aenter__(self) -> ScrapingProsHook:
+        hook = self._hook
+        core = await hook.acore()
+        opened = SharedTransport(core.settings) if self._shared else hook._atransport(core)
+        transport = await opened.__aenter__()
+        self._opened = opened
+        self._token = _SESSIONS.set({**_SESSIONS.get(), id(hook): transport})
+        return hook
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        opened, token = self._opened, self._token
+        self._opened = self._token = None
+        if token is not None:
+            _SESSIONS.reset(token)
+        if opened is None:
+            return None
+        return await opened.__aexit__(*exc_info)
