@@ -34,3 +34,24 @@ def test_triggerer_tiny(tmp_path: Path) -> None:
     assert (rate.ours, rate.reference, rate.passed) == (api["peak_per_minute"], 2000, True)
     [slow] = debug_rows(result)
     assert slow.ours == result["slow_callbacks"]["count"]
+    took, gc_inside = result["slow_callbacks"]["took_ms"], result["slow_callbacks"]["gc_inside_ms"]
+    assert len(took) == len(gc_inside) == slow.ours
+
+
+def test_a_slow_callback_names_the_gc_pause_that_ran_inside_it() -> None:
+    import logging
+
+    from bench.triggerer import _Records
+
+    records = _Records()
+    for message in ("Executing <Task one()> took 0.080 seconds", "an unrelated asyncio record"):
+        records.emit(logging.LogRecord("asyncio", logging.WARNING, __file__, 1, message, None, None))
+    records.at[:] = [10.0, 10.5]
+    # (generation, end seconds after origin, ms): one ends inside the callback, one before it began
+    pauses = [(2, 9.5, 70.0), (2, 9.99, 61.0), (0, 9.9, 1.0)]
+    assert records.slow_callbacks(0.0, pauses) == {
+        "count": 1,
+        "samples": ["Executing <Task one()> took 0.080 seconds"],
+        "took_ms": [80.0],
+        "gc_inside_ms": [61.0],
+    }
