@@ -120,8 +120,12 @@ def test_async_twins_round_trip_without_blocking_the_loop(
     assert sp.stats()["collections"] == 0
 
 
-def test_large_pages_do_not_hold_the_loop(sp: Any, set_conn: Any, caplog: pytest.LogCaptureFixture) -> None:
-    """A page of inline bodies is megabytes of JSON; parsing it must not hold the loop."""
+def test_large_pages_do_not_hold_the_loop(
+    sp_process: Any, set_conn: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page of inline bodies is megabytes of JSON; parsing it must not hold the loop. The sandbox
+    is the one in its own process: the in-process one encodes this 8 MB page under our GIL."""
+    sp = sp_process
     set_conn(sp.base_url)
     hook = ScrapingProsHook()
     setup = hook.create_collection("big", urls(40, "b", "?sp_bytes=200000"))
