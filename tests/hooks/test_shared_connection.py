@@ -77,8 +77,6 @@ def test_an_edited_connection_is_read_again_after_the_fresh_window(
 def test_a_failed_lookup_fails_its_waiters_and_is_not_kept(
     lookups: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     async def scenario() -> tuple[list[str], str]:
         tasks = [asyncio.create_task(ScrapingProsHook("sp_missing").acore()) for _ in range(5)]
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -87,7 +85,7 @@ def test_a_failed_lookup_fails_its_waiters_and_is_not_kept(
         return [type(o).__name__ for o in outcomes], core.settings.base_url
 
     names, base_url = asyncio.run(scenario())
-    assert names == [AirflowNotFoundException.__name__] * 5
+    assert names == ["AirflowNotFoundException"] * 5  # its module differs between Airflow 3.1 and 3.3
     assert base_url == "http://127.0.0.1:7003"
     assert lookups == ["sp_missing", "sp_missing"]
 
