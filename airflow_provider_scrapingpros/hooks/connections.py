@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ _LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lookup
 )
 
 
-async def shared_lookup(conn_id: str, lookup: Callable[[str], Awaitable[Any]]) -> tuple[Any, bool]:
+async def shared_lookup(conn_id: str, lookup: Callable[[str], Coroutine[Any, Any, Any]]) -> tuple[Any, bool]:
     """The connection, and whether this caller's own lookup fetched it (the one that says so)."""
     loop = asyncio.get_running_loop()
     table = _LOOKUPS.setdefault(loop, {})
@@ -52,10 +52,6 @@ async def shared_lookup(conn_id: str, lookup: Callable[[str], Awaitable[Any]]) -
         # A done task's result is returned without a suspension; a running one is shielded, so
         # one caller cancelled while waiting does not cancel the lookup the others wait for.
         return await asyncio.shield(entry.task), False
-    task = loop.create_task(_call(lookup, conn_id))
+    task = loop.create_task(lookup(conn_id))
     table[conn_id] = _Lookup(now, task)
     return await asyncio.shield(task), True
-
-
-async def _call(lookup: Callable[[str], Awaitable[Any]], conn_id: str) -> Any:
-    return await lookup(conn_id)
